@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chan.c - byte-stream endpoints that reconnect: Unix sockets, ttys and
+ * accepted clients, all as libuv pipes.
+ *
+ * A tty is opened by hand and handed to uv_pipe_open() rather than to
+ * uv_tty_init(): libuv's raw tty mode keeps output post-processing (ONLCR)
+ * on, which would turn every 0x0a of a frame into 0x0d 0x0a. cfmakeraw()
+ * turns it all off, as a serial link carrying binary frames needs.
+ *
+ * Life of the handle: io is initialised for each attempt and closed after
+ * each failure; the retry timer is armed only once the old handle is closed,
+ * because libuv forbids reusing a handle before its close callback.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "bridge/chan.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+typedef struct wreq {
+	uv_write_t req;
+	uint8_t *data;
+} wreq_t;
+
+static const xmq_chan_ops_t no_ops;
+
+static void attempt(xmq_chan_t *c);
+
+static void maybe_closed(xmq_chan_t *c)
+{
+	if (c->closing && c->pending == 0 && c->ops->closed != NULL)
+		c->ops->closed(c);
+}
+
+static void on_io_closed(uv_handle_t *h)
+{
+	xmq_chan_t *c = h->data;
+
+	c->io_live = false;
+	if (c->closing) {
+		c->pending--;
+		maybe_closed(c);
+		return;
+	}
+	if (c->kind == XMQ_CHAN_ACCEPTED)
+		return;
+	(void)uv_timer_start(&c->retry, (uv_timer_cb)attempt, c->backoff_ms, 0);
+	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Close the current handle; a retrying chan tries again after the backoff. */
+static void drop_io(xmq_chan_t *c)
+{
+	c->open = false;
+	if (c->io_live && !uv_is_closing(&c->io.handle))
+		uv_close(&c->io.handle, on_io_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	xmq_chan_t *c = h->data;
+
+	buf->base = (char *)c->rbuf;
+	buf->len = sizeof(c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	xmq_chan_t *c = s->data;
+
+	if (n > 0) {
+		c->bytes_in += (uint64_t)n;
+		c->ops->data(c, (const uint8_t *)buf->base, (size_t)n);
+		return;
+	}
+	if (n == 0 || !c->open)
+		return;
+	drop_io(c);
+	c->ops->lost(c, (int)n);
+}
+
+static void start_reading(xmq_chan_t *c)
+{
+	if (c->open && !c->paused)
+		(void)uv_read_start(&c->io.stream, on_alloc, on_read);
+}
+
+static void opened(xmq_chan_t *c)
+{
+	c->open = true;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	start_reading(c);
+	if (c->ops->open != NULL)
+		c->ops->open(c);
+}
+
+static void failed(xmq_chan_t *c, int err)
+{
+	if (c->ops->retry != NULL)
+		c->ops->retry(c, err);
+	drop_io(c);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	xmq_chan_t *c = req->data;
+
+	free(req);
+	if (c->closing)
+		return;
+	if (status < 0) {
+		failed(c, status);
+		return;
+	}
+	opened(c);
+}
+
+/* Open a tty raw, with nothing left in its queues from before us. */
+static int tty_open_raw(const char *path)
+{
+	struct termios t;
+	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	if (tcgetattr(fd, &t) != 0)
+		goto fail;
+	cfmakeraw(&t);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(fd, TCSANOW, &t) != 0)
+		goto fail;
+	(void)tcflush(fd, TCIOFLUSH);
+	return fd;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static void attempt(xmq_chan_t *c)
+{
+	uv_connect_t *req;
+	int err;
+	int fd;
+
+	if (c->closing || c->io_live)
+		return;
+	err = uv_pipe_init(c->loop, &c->io.pipe, 0);
+	if (err != 0) {
+		if (c->ops->retry != NULL)
+			c->ops->retry(c, err);
+		(void)uv_timer_start(&c->retry, (uv_timer_cb)attempt, BACKOFF_MAX_MS, 0);
+		return;
+	}
+	c->io.handle.data = c;
+	c->io_live = true;
+	if (c->kind == XMQ_CHAN_UNIX) {
+		req = malloc(sizeof(*req));
+		if (req == NULL) {
+			failed(c, UV_ENOMEM);
+			return;
+		}
+		req->data = c;
+		uv_pipe_connect(req, &c->io.pipe, c->path, on_connect);
+		return;
+	}
+	fd = tty_open_raw(c->path);
+	if (fd < 0) {
+		failed(c, fd);
+		return;
+	}
+	err = uv_pipe_open(&c->io.pipe, fd);
+	if (err != 0) {
+		close(fd);
+		failed(c, err);
+		return;
+	}
+	opened(c);
+}
+
+int xmq_chan_init(uv_loop_t *loop, xmq_chan_t *c, xmq_chan_kind_t kind,
+                  const char *path, const xmq_chan_ops_t *ops, void *data)
+{
+	int err;
+
+	if (path == NULL || kind == XMQ_CHAN_ACCEPTED)
+		return -EINVAL;
+	memset(c, 0, sizeof(*c));
+	c->path = strdup(path);
+	if (c->path == NULL)
+		return -ENOMEM;
+	err = uv_timer_init(loop, &c->retry);
+	if (err != 0) {
+		free(c->path);
+		c->path = NULL;
+		return err;
+	}
+	c->retry.data = c;
+	c->loop = loop;
+	c->kind = kind;
+	c->ops = ops;
+	c->data = data;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	return 0;
+}
+
+int xmq_chan_accept(uv_stream_t *server, xmq_chan_t *c, const xmq_chan_ops_t *ops,
+                    void *data)
+{
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	c->loop = server->loop;
+	c->kind = XMQ_CHAN_ACCEPTED;
+	c->ops = ops;
+	c->data = data;
+	err = uv_timer_init(c->loop, &c->retry);
+	if (err != 0)
+		return err;
+	c->retry.data = c;
+	err = uv_pipe_init(c->loop, &c->io.pipe, 0);
+	if (err == 0) {
+		c->io.handle.data = c;
+		c->io_live = true;
+		err = uv_accept(server, &c->io.stream);
+	}
+	if (err != 0) {
+		/* Nothing was handed out yet: close what was made, telling
+		 * no one, and let the handles finish closing on their own. */
+		c->ops = &no_ops;
+		xmq_chan_close(c);
+		return err;
+	}
+	c->open = true;
+	start_reading(c);
+	return 0;
+}
+
+void xmq_chan_start(xmq_chan_t *c)
+{
+	if (c->kind == XMQ_CHAN_ACCEPTED || c->closing)
+		return;
+	attempt(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	wreq_t *w = (wreq_t *)req;
+	xmq_chan_t *c = req->handle->data;
+
+	free(w->data);
+	free(w);
+	/* A failed write shows up as a read error too; nothing to do here. */
+	if (status == 0 && c->open && !c->closing && c->ops->drain != NULL &&
+	    uv_stream_get_write_queue_size(&c->io.stream) == 0)
+		c->ops->drain(c);
+}
+
+int xmq_chan_write(xmq_chan_t *c, xmq_wire_t *wire)
+{
+	wreq_t *w;
+	uv_buf_t buf;
+	int err;
+
+	if (!c->open || c->closing) {
+		free(wire->data);
+		wire->data = NULL;
+		return -ENOTCONN;
+	}
+	w = malloc(sizeof(*w));
+	if (w == NULL) {
+		free(wire->data);
+		wire->data = NULL;
+		return -ENOMEM;
+	}
+	w->data = wire->data;
+	wire->data = NULL;
+	buf = uv_buf_init((char *)w->data, (unsigned)wire->len);
+	err = uv_write(&w->req, &c->io.stream, &buf, 1, on_write);
+	if (err != 0) {
+		free(w->data);
+		free(w);
+		return err;
+	}
+	c->bytes_out += wire->len;
+	return 0;
+}
+
+size_t xmq_chan_queued(const xmq_chan_t *c)
+{
+	return c->open ? uv_stream_get_write_queue_size(&c->io.stream) : 0;
+}
+
+void xmq_chan_pause(xmq_chan_t *c, bool paused)
+{
+	if (c->paused == paused)
+		return;
+	c->paused = paused;
+	if (!c->open)
+		return;
+	if (paused)
+		(void)uv_read_stop(&c->io.stream);
+	else
+		start_reading(c);
+}
+
+void xmq_chan_reset(xmq_chan_t *c)
+{
+	if (c->kind == XMQ_CHAN_ACCEPTED || c->closing)
+		return;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	drop_io(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	xmq_chan_t *c = h->data;
+
+	c->pending--;
+	maybe_closed(c);
+}
+
+void xmq_chan_close(xmq_chan_t *c)
+{
+	bool was_closing = c->closing && c->pending > 0;
+
+	if (was_closing || uv_is_closing((uv_handle_t *)&c->retry))
+		return;
+	c->closing = true;
+	c->open = false;
+	free(c->path);
+	c->path = NULL;
+	c->pending = 1;
+	uv_close((uv_handle_t *)&c->retry, on_timer_closed);
+	if (c->io_live && !uv_is_closing(&c->io.handle)) {
+		c->pending++;
+		uv_close(&c->io.handle, on_io_closed);
+	} else if (c->io_live) {
+		/* A close is under way from drop_io(): its callback sees
+		 * closing and counts itself. */
+		c->pending++;
+	}
+}
