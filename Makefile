@@ -53,7 +53,7 @@ PKGS-$(XEN) += xenstore
 PKGS-$(UDEV) += libudev
 ALL_PKGS := $(PKGS) $(PKGS-yes)
 
-MISSING := $(foreach p,$(PKGS),$(if $(filter no,$(call have,$(p))),$(p)))
+MISSING := $(strip $(foreach p,$(PKGS),$(if $(filter no,$(call have,$(p))),$(p))))
 ifneq ($(MISSING),)
 $(error pkg-config cannot find: $(MISSING) (on Debian: apt-get install libuv1-dev libmosquitto-dev libjansson-dev zlib1g-dev))
 endif
