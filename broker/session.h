@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.h - one DomU application as an MQTT v5 session on Mosquitto.
+ *
+ * A session is born from an OPEN on a stream of the domain's link and lives
+ * as one libmosquitto connection with the client id "<domain>/<app>" and the
+ * application's last will. Everything that crosses it is checked here: the
+ * ACL on every publish, subscription and delivery, the rates, the in-flight
+ * windows both ways; and every message from the DomU is stamped with the
+ * user property xen-domain=<domain>, any such property it sent being removed.
+ *
+ * QoS 1 is end to end: a PUBLISH from the DomU is acknowledged when
+ * Mosquitto acknowledged it; a message for the DomU stays queued here until
+ * the DomU acknowledged it, and is kept for its application when its link
+ * goes away (broker/domain.h, "parked") to be sent again when it comes back.
+ */
+#ifndef XMQ_BROKER_SESSION_H
+#define XMQ_BROKER_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bridge/frame.h"
+#include "bridge/mqtt.h"
+#include "broker/domain.h"
+#include "topics/topic.h"
+
+/* The name of the user property that says which domain published. */
+#define XMQ_DOMAIN_PROPERTY "xen-domain"
+
+typedef struct xmq_sub xmq_sub_t;
+typedef struct xmq_out xmq_out_t;
+typedef struct xmq_request xmq_request_t;
+
+/* A QoS 1 message from the DomU waiting for Mosquitto's PUBACK. */
+typedef struct xmq_inflight {
+	int mid;
+	uint16_t packet_id;
+} xmq_inflight_t;
+
+struct xmq_session {
+	xmq_session_t *next;
+	xmq_domain_t *domain;
+	uint16_t stream;
+	char app[XMQ_APP_MAX + 1];
+	char client_id[XMQ_DOMAIN_MAX + 1 + XMQ_APP_MAX + 1];
+	uint32_t expiry;            /* granted session expiry, seconds */
+	uint16_t peer_receive_max;  /* QoS 1 the DomU accepts unacknowledged */
+	xmq_mqtt_t *mqtt;
+	bool acked;                 /* OPEN_ACK sent */
+	bool ending;
+	bool paused;
+	xmq_sub_t *subs;            /* for replay after Mosquitto restarts */
+	xmq_inflight_t *inflight;   /* [limits.max_inflight] */
+	unsigned n_inflight;
+	unsigned cap_inflight;
+	xmq_out_t *out;             /* QoS 1 for the DomU: sent first, in order */
+	xmq_out_t **out_tail;
+	unsigned out_unacked;
+	unsigned out_len;
+	xmq_request_t *requests;    /* SUBSCRIBE/UNSUBSCRIBE awaiting Mosquitto */
+	uint16_t next_packet_id;
+};
+
+/*
+ * xmq_session_open - handle an OPEN frame on the domain's link: replaces a
+ * session on the same stream or with the same app name, checks the will
+ * against the ACL, and connects to Mosquitto; OPEN_ACK follows Mosquitto's
+ * CONNACK. Refusals are answered with OPEN_ACK and logged.
+ */
+void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f);
+
+/* A session frame (PUBLISH, PUBACK, SUBSCRIBE, UNSUBSCRIBE, CLOSE). */
+void xmq_session_frame(xmq_session_t *s, const xmq_frame_t *f);
+
+/*
+ * xmq_session_end - leave the domain and close the Mosquitto connection
+ * with reason (0 normal: no will; 4: with will). park: keep the messages
+ * not yet acknowledged by the DomU for the application's return. The session
+ * frees itself once libmosquitto let go.
+ */
+void xmq_session_end(xmq_session_t *s, int reason, bool park);
+
+/* The domain's channel drained, or limits changed: resume if possible. */
+void xmq_session_flow(xmq_session_t *s);
+
+unsigned xmq_session_subscriptions(const xmq_session_t *s);
+
+#endif /* XMQ_BROKER_SESSION_H */
