@@ -264,8 +264,15 @@ static void on_hello(xmq_link_t *l, const xmq_frame_t *f)
 		return;
 	}
 	if (l->role == XMQ_LINK_INITIATOR) {
-		/* A probe: the responder (re)started and knows nothing of us. */
+		/* A probe: the responder (re)started and knows nothing of us.
+		 * While we are still waiting for our answer, the same HELLO
+		 * again is enough (a new nonce would cost the responder an
+		 * epoch for nothing when the probe crossed our HELLO). */
 		l->last_rx = now_ms(l);
+		if (!l->up) {
+			send_hello(l);
+			return;
+		}
 		go_down(l, -ECONNRESET);
 		if (l->started && !l->closing)
 			begin_handshake(l);

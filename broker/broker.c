@@ -104,6 +104,15 @@ static void on_stats_tick(uv_timer_t *t)
 	json_decref(o);
 }
 
+static void on_tick(uv_timer_t *t)
+{
+	xmq_broker_t *b = t->data;
+	xmq_domain_t *d;
+
+	for (d = b->domains; d != NULL; d = d->next)
+		xmq_domain_tick(d);
+}
+
 /* ---- xenmqd's own Mosquitto connection ------------------------------------ */
 
 static void ctl_connect(xmq_mqtt_t *m, int reason, bool session_present)
@@ -192,8 +201,10 @@ int xmq_broker_init(uv_loop_t *loop, xmq_broker_t *b, const char *conf_path,
 	b->acl = acl;
 	(void)uv_timer_init(loop, &b->stats_timer);
 	(void)uv_timer_init(loop, &b->stop_timer);
+	(void)uv_timer_init(loop, &b->tick_timer);
 	b->stats_timer.data = b;
 	b->stop_timer.data = b;
+	b->tick_timer.data = b;
 	return 0;
 }
 
@@ -227,6 +238,7 @@ int xmq_broker_start(xmq_broker_t *b)
 		return err;
 	for (i = 0; i < b->conf.n_domains; i++)
 		(void)add_domain(b, &b->conf.domains[i], &tail);
+	(void)uv_timer_start(&b->tick_timer, on_tick, 1000, 1000);
 	if (b->conf.status_interval > 0)
 		(void)uv_timer_start(&b->stats_timer, on_stats_tick,
 		                     (uint64_t)b->conf.status_interval * 1000,
@@ -350,9 +362,10 @@ static void finish_stop(xmq_broker_t *b)
 {
 	if (uv_is_closing((uv_handle_t *)&b->stop_timer))
 		return;
-	b->closing += 2;
+	b->closing += 3;
 	uv_close((uv_handle_t *)&b->stop_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&b->stats_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&b->tick_timer, on_handle_closed);
 	if (b->ctl != NULL)
 		xmq_mqtt_close(b->ctl, MQTT_RC_NORMAL_DISCONNECTION, 0);
 }
@@ -372,6 +385,7 @@ void xmq_broker_stop(xmq_broker_t *b, void (*cb)(xmq_broker_t *b))
 	b->stopped_cb = cb;
 	xmq_log(LOG_NOTICE, "stopping");
 	(void)uv_timer_stop(&b->stats_timer);
+	(void)uv_timer_stop(&b->tick_timer);
 	if (b->ctl != NULL && xmq_mqtt_connected(b->ctl)) {
 		for (d = b->domains; d != NULL; d = d->next)
 			/* Its link is not down yet, but will be. */

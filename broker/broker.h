@@ -30,6 +30,7 @@ typedef struct xmq_broker {
 	xmq_mqtt_t *ctl;         /* xenmqd's own Mosquitto connection */
 	xmq_domain_t *domains;   /* list, in configuration order */
 	uv_timer_t stats_timer;
+	uv_timer_t tick_timer;   /* once a second: retransmissions */
 	uv_timer_t stop_timer;   /* bounds the wait for the last reports */
 	unsigned stop_acks;      /* reports still to be acknowledged */
 	bool stopping;

@@ -482,6 +482,14 @@ void xmq_domain_set_limits(xmq_domain_t *d, const xmq_limits_t *limits)
 		xmq_session_flow(s);
 }
 
+void xmq_domain_tick(xmq_domain_t *d)
+{
+	xmq_session_t *s;
+
+	for (s = d->sessions; s != NULL; s = s->next)
+		xmq_session_tick(s);
+}
+
 void xmq__domain_session_gone(xmq_domain_t *d, xmq_session_t *s)
 {
 	xmq_session_t **link;

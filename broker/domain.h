@@ -89,6 +89,9 @@ void xmq_domain_set_limits(xmq_domain_t *d, const xmq_limits_t *limits);
  */
 void xmq_domain_close(xmq_domain_t *d, int reason, uint8_t close_reason);
 
+/* Once a second: retransmissions. */
+void xmq_domain_tick(xmq_domain_t *d);
+
 /* "online" when the link is up, else "offline". */
 const char *xmq_domain_status(const xmq_domain_t *d);
 

@@ -32,7 +32,8 @@ struct xmq_out {
 	xmq_out_t *next;
 	uint16_t packet_id;
 	bool sent;
-	bool dup;               /* sent before, on another link */
+	bool dup;               /* sent before */
+	uint64_t sent_ms;
 	xmq_message_t *msg;     /* xmq_message_copy() */
 };
 
@@ -655,10 +656,34 @@ static void pump_out(xmq_session_t *s)
 		if (err != 0)
 			break;
 		o->sent = true;
+		o->sent_ms = uv_now(d->broker->loop);
 		s->out_unacked++;
 		link = &o->next;
 	}
 	update_pause(s);
+}
+
+void xmq_session_tick(xmq_session_t *s)
+{
+	xmq_domain_t *d = s->domain;
+	uint64_t now = uv_now(d->broker->loop);
+	xmq_message_t msg;
+	xmq_out_t *o;
+
+	if (s->ending || !s->acked || d->congested || !xmq_link_is_up(&d->link))
+		return;
+	/* A channel can lose a frame (noise, a second writer on the tty):
+	 * a QoS 1 message not acknowledged in time goes again, marked dup. */
+	for (o = s->out; o != NULL; o = o->next) {
+		if (!o->sent || now - o->sent_ms < XMQ_RESEND_MS)
+			continue;
+		o->dup = true;
+		msg = *o->msg;
+		msg.dup = true;
+		if (send_publish(s, o->packet_id, &msg) != 0)
+			break;
+		o->sent_ms = now;
+	}
 }
 
 static void on_puback_frame(xmq_session_t *s, const xmq_frame_t *f)

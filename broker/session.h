@@ -81,6 +81,13 @@ void xmq_session_frame(xmq_session_t *s, const xmq_frame_t *f);
  */
 void xmq_session_end(xmq_session_t *s, int reason, bool park);
 
+/* Milliseconds before a QoS 1 message the DomU did not acknowledge is sent
+ * again (marked dup), in case the channel lost it. */
+#define XMQ_RESEND_MS 5000
+
+/* Once a second: send again what the DomU did not acknowledge in time. */
+void xmq_session_tick(xmq_session_t *s);
+
 /* The domain's channel drained, or limits changed: resume if possible. */
 void xmq_session_flow(xmq_session_t *s);
 
