@@ -92,8 +92,9 @@ static void unknown(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
 	if (xmq__agent_log_enabled(LOG_DEBUG) &&
 	    xmq__agent_throttle_pass(&a->unknown_log, xmq__agent_now(a), 1000, &skipped))
 		xmq__agent_log(LOG_DEBUG, "%s: dropped %s on stream %u: no such session "
-		               "(%llu more not logged)", sender(from, who), xmq_type_name(f->hdr.type),
-		               f->hdr.stream, (unsigned long long)skipped);
+		               "(%llu dropped in all)", sender(from, who),
+		               xmq_type_name(f->hdr.type), f->hdr.stream,
+		               (unsigned long long)a->stats.unknown);
 }
 
 static void wrong_way(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
