@@ -1,0 +1,1107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqtt.c - libmosquitto driven by a libuv loop instead of its own thread.
+ *
+ * libmosquitto owns the socket and the protocol; we own three handles: a
+ * uv_poll_t on libmosquitto's socket (initialised for each connection, as
+ * the descriptor changes, and closed when it ends), a timer that calls
+ * mosquitto_loop_misc() every second while a socket is open and otherwise
+ * waits out the reconnect backoff (or, while closing, the DISCONNECT), and a
+ * "kick" timer that hands over messages held back during a pause.
+ *
+ * Facts about libmosquitto 2.0.11 this file relies on, each checked by
+ * tests/unit/test_mqtt.c:
+ * - mosquitto_loop_read() reads one packet per call when no QoS 1 message
+ *   is in flight, so we call it while the socket has bytes left, up to
+ *   READ_BUDGET calls per wakeup so that one busy session cannot starve the
+ *   others (the poll is level-triggered: the rest is read next turn).
+ * - A packet queued outside a libmosquitto callback is written at once;
+ *   one queued from inside a callback waits, so after every call we poll
+ *   for writability while mosquitto_want_write() says so.
+ * - The clean start flag is the one given to mosquitto_new() and is sent
+ *   with every CONNECT, and mosquitto_reconnect() forgets the CONNECT
+ *   properties. So the object is made with clean start = 0, every attempt
+ *   goes through mosquitto_connect_bind_v5(), and a clean first start is
+ *   obtained with probe connections (see on_connect()).
+ * - on_publish also runs when a QoS 0 message has been written; a bitmap
+ *   of the QoS 1 message ids awaiting PUBACK tells the two apart.
+ * - A QoS 1 publish made while disconnected returns MOSQ_ERR_NO_CONN but
+ *   stays queued and is sent after the next CONNACK.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/un.h>
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include "bridge/error.h"
+#include "bridge/message.h"
+#include "bridge/mqtt.h"
+#include "topics/topic.h"
+
+#define TICK_MS 1000          /* mosquitto_loop_misc() period */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define DRAIN_MS 1000         /* longest wait for the DISCONNECT to be written */
+#define READ_BUDGET 64        /* mosquitto_loop_read() calls per wakeup */
+#define KEEPALIVE_DEFAULT 30
+#define MQTT_PAYLOAD_MAX 268435455u  /* largest MQTT remaining length */
+#define MID_COUNT 65536
+
+enum state {
+	S_IDLE,        /* made, not started */
+	S_WAIT,        /* no socket; the timer (or a resume) tries again */
+	S_CONNECTING,  /* CONNECT sent, no CONNACK yet */
+	S_DISCARD,     /* ending an old session to give a clean start */
+	S_OPEN,        /* CONNACK with success */
+	S_CLOSING,     /* xmq_mqtt_close(): DISCONNECT on its way out */
+	S_CLOSED       /* handles closing; then closed() and free */
+};
+
+/* A message read by libmosquitto while we were paused. */
+struct held {
+	struct held *next;
+	xmq_message_t *msg;  /* xmq_message_copy() */
+};
+
+struct xmq_mqtt {
+	uv_loop_t *loop;
+	struct mosquitto *mosq;
+	xmq_mqtt_cb_t cb;
+	void *data;
+	char *host;                        /* or a Unix socket path */
+	int port;                          /* 0: host is a Unix socket path */
+	uint16_t keepalive;
+	uint32_t session_expiry;
+	mosquitto_property *connect_props;
+	enum state state;
+	bool started;
+	bool paused;
+	bool fresh_owed;     /* a clean start was asked and not yet obtained */
+	bool probed;         /* a probe found no session: report none */
+	bool will_on;        /* libmosquitto holds the will */
+	xmq_message_t *will; /* xmq_message_copy(), or NULL */
+	unsigned backoff_ms;
+	uv_poll_t poll;
+	bool poll_live;      /* poll is initialised and not being closed */
+	bool poll_closing;   /* uv_close(poll) is pending */
+	bool connect_due;    /* connect once poll_closing is over */
+	int poll_events;
+	uv_timer_t timer;
+	uv_timer_t kick;
+	unsigned depth;      /* inside a libmosquitto call that runs callbacks */
+	unsigned pending;    /* handles still closing after finish() */
+	uint8_t *qos1_mids;  /* bitmap: QoS 1 ids awaiting PUBACK */
+	struct held *held_head;
+	struct held **held_tail;
+	xmq_mqtt_stats_t stats;
+};
+
+static void on_poll(uv_poll_t *h, int status, int events);
+static void on_tick(uv_timer_t *t);
+static void close_continue(xmq_mqtt_t *m);
+static int set_will(xmq_mqtt_t *m);
+
+/* ---- the library, once ---------------------------------------------------- */
+
+static uv_once_t lib_once = UV_ONCE_INIT;
+
+static void lib_init(void)
+{
+	mosquitto_lib_init();
+}
+
+/* ---- properties --------------------------------------------------------- */
+
+/*
+ * props_to_mosq - p (borrowed) as a new libmosquitto list in *out (NULL if
+ * p is empty); free it with mosquitto_property_free_all(). *out is left
+ * unchanged on failure.
+ */
+static int props_to_mosq(const xmq_props_t *p, mosquitto_property **out)
+{
+	mosquitto_property *list = NULL;
+	int rc = MOSQ_ERR_SUCCESS;
+	size_t i;
+
+	if (p->user_count > XMQ_USER_PROPS_MAX || (p->user_count > 0 && p->user == NULL))
+		return -EINVAL;
+	if (p->has_payload_format && p->payload_format > 1)
+		return -EINVAL;
+	if (p->correlation_data != NULL && p->correlation_len > UINT16_MAX)
+		return -EINVAL;
+	if (p->response_topic != NULL && !xmq_topic_valid(p->response_topic))
+		return -EINVAL;
+	for (i = 0; i < p->user_count; i++) {
+		if (p->user[i].name == NULL || p->user[i].value == NULL)
+			return -EINVAL;
+	}
+
+	if (p->has_payload_format)
+		rc = mosquitto_property_add_byte(&list, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR,
+		                                 p->payload_format);
+	if (rc == 0 && p->has_message_expiry)
+		rc = mosquitto_property_add_int32(&list, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+		                                  p->message_expiry);
+	if (rc == 0 && p->content_type != NULL)
+		rc = mosquitto_property_add_string(&list, MQTT_PROP_CONTENT_TYPE, p->content_type);
+	if (rc == 0 && p->response_topic != NULL)
+		rc = mosquitto_property_add_string(&list, MQTT_PROP_RESPONSE_TOPIC,
+		                                   p->response_topic);
+	if (rc == 0 && p->correlation_data != NULL)
+		rc = mosquitto_property_add_binary(&list, MQTT_PROP_CORRELATION_DATA,
+		                                   p->correlation_data,
+		                                   (uint16_t)p->correlation_len);
+	for (i = 0; rc == 0 && i < p->user_count; i++)
+		rc = mosquitto_property_add_string_pair(&list, MQTT_PROP_USER_PROPERTY,
+		                                        p->user[i].name, p->user[i].value);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mosquitto_property_free_all(&list);
+		return xmq__err_from_mosq(rc);
+	}
+	*out = list;
+	return 0;
+}
+
+/*
+ * What a received message's properties were read into: libmosquitto's
+ * readers return malloc'd copies, freed by in_props_dispose() once the
+ * message callback has returned.
+ */
+struct in_props {
+	xmq_user_prop_t user[XMQ_USER_PROPS_MAX];
+	char *strs[2 * XMQ_USER_PROPS_MAX + 2];
+	size_t nstrs;
+	void *correlation;
+};
+
+static void in_props_dispose(struct in_props *ip)
+{
+	size_t i;
+
+	for (i = 0; i < ip->nstrs; i++)
+		free(ip->strs[i]);
+	ip->nstrs = 0;
+	free(ip->correlation);
+	ip->correlation = NULL;
+}
+
+/*
+ * props_from_mosq - fill out from list (borrowed), keeping what xmq_props_t
+ * carries and ignoring the rest (topic alias, subscription identifiers).
+ * Returns how many user properties did not fit.
+ */
+static unsigned props_from_mosq(const mosquitto_property *list, xmq_props_t *out,
+                                struct in_props *ip)
+{
+	const mosquitto_property *p;
+	unsigned dropped = 0;
+	char *s, *name, *value;
+	void *bin;
+	uint16_t len;
+	uint32_t u32;
+	uint8_t u8;
+
+	memset(out, 0, sizeof(*out));
+	for (p = list; p != NULL; p = mosquitto_property_next(p)) {
+		int id = mosquitto_property_identifier(p);
+
+		switch (id) {
+		case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
+			if (mosquitto_property_read_byte(p, id, &u8, false) != NULL) {
+				out->has_payload_format = true;
+				out->payload_format = u8;
+			}
+			break;
+		case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL:
+			if (mosquitto_property_read_int32(p, id, &u32, false) != NULL) {
+				out->has_message_expiry = true;
+				out->message_expiry = u32;
+			}
+			break;
+		case MQTT_PROP_CONTENT_TYPE:
+		case MQTT_PROP_RESPONSE_TOPIC:
+			s = NULL;
+			if (mosquitto_property_read_string(p, id, &s, false) == NULL || s == NULL)
+				break;
+			ip->strs[ip->nstrs++] = s;
+			if (id == MQTT_PROP_CONTENT_TYPE)
+				out->content_type = s;
+			else
+				out->response_topic = s;
+			break;
+		case MQTT_PROP_CORRELATION_DATA:
+			bin = NULL;
+			len = 0;
+			if (ip->correlation != NULL ||
+			    mosquitto_property_read_binary(p, id, &bin, &len, false) == NULL ||
+			    bin == NULL)
+				break;
+			ip->correlation = bin;
+			out->correlation_data = bin;
+			out->correlation_len = len;
+			break;
+		case MQTT_PROP_USER_PROPERTY:
+			if (out->user_count == XMQ_USER_PROPS_MAX) {
+				dropped++;
+				break;
+			}
+			name = value = NULL;
+			if (mosquitto_property_read_string_pair(p, id, &name, &value, false) == NULL ||
+			    name == NULL || value == NULL) {
+				free(name);
+				free(value);
+				break;
+			}
+			ip->strs[ip->nstrs++] = name;
+			ip->strs[ip->nstrs++] = value;
+			ip->user[out->user_count].name = name;
+			ip->user[out->user_count].value = value;
+			out->user_count++;
+			break;
+		default:
+			break;
+		}
+	}
+	out->user = out->user_count > 0 ? ip->user : NULL;
+	return dropped;
+}
+
+/* ---- address ------------------------------------------------------------ */
+
+static int parse_port(const char *s, int *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (int)v;
+	return 0;
+}
+
+/*
+ * parse_address - "/path", "host", "host:port", "[v6]" or "[v6]:port" into a
+ * new *host (free it) and *port (0 for a path). Outputs unchanged on failure.
+ */
+static int parse_address(const char *a, char **host, int *port)
+{
+	const char *start = a, *end, *rest;
+	int p = 1883;
+	int err;
+	char *h;
+
+	if (a == NULL || a[0] == '\0')
+		return -EINVAL;
+	if (a[0] == '/') {
+		if (strlen(a) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+			return -ENAMETOOLONG;
+		h = strdup(a);
+		if (h == NULL)
+			return -ENOMEM;
+		*host = h;
+		*port = 0;
+		return 0;
+	}
+	if (a[0] == '[') {
+		start = a + 1;
+		end = strchr(start, ']');
+		if (end == NULL)
+			return -EINVAL;
+		rest = end + 1;
+		if (*rest != '\0' && *rest != ':')
+			return -EINVAL;
+	} else {
+		end = strchr(a, ':');
+		if (end != NULL && strchr(end + 1, ':') != NULL)
+			return -EINVAL;  /* an IPv6 address needs brackets */
+		if (end == NULL)
+			end = a + strlen(a);
+		rest = end;
+	}
+	if (end == start)
+		return -EINVAL;
+	if (*rest == ':') {
+		err = parse_port(rest + 1, &p);
+		if (err < 0)
+			return err;
+	}
+	h = strndup(start, (size_t)(end - start));
+	if (h == NULL)
+		return -ENOMEM;
+	*host = h;
+	*port = p;
+	return 0;
+}
+
+/* ---- QoS 1 ids awaiting PUBACK ------------------------------------------ */
+
+static void mid_set(xmq_mqtt_t *m, int mid)
+{
+	m->qos1_mids[mid >> 3] |= (uint8_t)(1u << (mid & 7));
+}
+
+/* Whether mid was a QoS 1 publish of ours; forgets it. */
+static bool mid_take(xmq_mqtt_t *m, int mid)
+{
+	uint8_t bit = (uint8_t)(1u << (mid & 7));
+
+	if (m->qos1_mids == NULL || mid < 0 || mid >= MID_COUNT)
+		return false;
+	if (!(m->qos1_mids[mid >> 3] & bit))
+		return false;
+	m->qos1_mids[mid >> 3] &= (uint8_t)~bit;
+	return true;
+}
+
+/* ---- polling ------------------------------------------------------------ */
+
+/* Poll for what libmosquitto needs now: reads unless paused or closing,
+ * writes while it has output queued. */
+static void update_poll(xmq_mqtt_t *m)
+{
+	int events = 0;
+
+	if (!m->poll_live)
+		return;
+	if (!m->paused && m->state != S_CLOSING)
+		events |= UV_READABLE;
+	if (mosquitto_want_write(m->mosq))
+		events |= UV_WRITABLE;
+	if (events == m->poll_events)
+		return;
+	if (events == 0)
+		uv_poll_stop(&m->poll);
+	else
+		uv_poll_start(&m->poll, events, on_poll);
+	m->poll_events = events;
+}
+
+static void on_poll_closed(uv_handle_t *h);
+
+/* Stop watching the socket, which libmosquitto closes or has just closed. */
+static void poll_release(xmq_mqtt_t *m)
+{
+	if (!m->poll_live)
+		return;
+	m->poll_live = false;
+	m->poll_closing = true;
+	uv_close((uv_handle_t *)&m->poll, on_poll_closed);
+}
+
+/* After each libmosquitto call made from a libuv callback. */
+static void after_mosq(xmq_mqtt_t *m)
+{
+	if (m->state == S_CLOSING)
+		close_continue(m);
+	else
+		update_poll(m);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static void schedule_retry(xmq_mqtt_t *m)
+{
+	m->state = S_WAIT;
+	uv_timer_start(&m->timer, on_tick, m->backoff_ms, 0);
+	m->backoff_ms *= 2;
+	if (m->backoff_ms > BACKOFF_MAX_MS)
+		m->backoff_ms = BACKOFF_MAX_MS;
+}
+
+/*
+ * try_connect - open a socket and send CONNECT. For a Unix socket this does
+ * not block (libmosquitto connects it non-blocking); over TCP it does.
+ */
+static void try_connect(xmq_mqtt_t *m)
+{
+	int rc, fd;
+
+	m->state = S_WAIT;
+	if (m->paused)
+		return;  /* no CONNACK could be read: xmq_mqtt_pause() resumes */
+	/* A probe (see on_connect()) goes without will, whose publication
+	 * a broken connection would trigger, and with session expiry 0. */
+	if (m->fresh_owed && m->will_on) {
+		mosquitto_will_clear(m->mosq);
+		m->will_on = false;
+	} else if (!m->fresh_owed && !m->will_on && m->will != NULL) {
+		if (set_will(m) < 0)
+			goto retry;
+	}
+	m->depth++;
+	rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->keepalive, NULL,
+	                               m->fresh_owed ? NULL : m->connect_props);
+	m->depth--;
+	if (rc != MOSQ_ERR_SUCCESS)
+		goto retry;
+	fd = mosquitto_socket(m->mosq);
+	if (fd < 0 || uv_poll_init_socket(m->loop, &m->poll, fd) != 0) {
+		m->depth++;
+		mosquitto_disconnect(m->mosq);
+		m->depth--;
+		goto retry;
+	}
+	m->poll.data = m;
+	m->poll_live = true;
+	m->poll_events = 0;
+	m->state = S_CONNECTING;
+	update_poll(m);
+	/* The keepalive check also bounds the wait for CONNACK. */
+	uv_timer_start(&m->timer, on_tick, TICK_MS, TICK_MS);
+	return;
+retry:
+	schedule_retry(m);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+	xmq_mqtt_t *m = h->data;
+
+	m->poll_closing = false;
+	if (m->state == S_CLOSED) {
+		if (--m->pending == 0)
+			close_continue(m);
+		return;
+	}
+	if (m->connect_due) {
+		m->connect_due = false;
+		if (m->state == S_WAIT)
+			try_connect(m);
+	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	xmq_mqtt_t *m = t->data;
+
+	switch (m->state) {
+	case S_WAIT:
+		if (m->poll_closing)
+			m->connect_due = true;
+		else
+			try_connect(m);
+		break;
+	case S_CONNECTING:
+	case S_DISCARD:
+	case S_OPEN:
+		m->depth++;
+		mosquitto_loop_misc(m->mosq);
+		m->depth--;
+		after_mosq(m);
+		break;
+	case S_CLOSING:
+		/* The DISCONNECT could not be written in time: give up on it. */
+		uv_timer_stop(&m->timer);
+		if (m->poll_live)
+			poll_release(m);
+		close_continue(m);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- reading and writing ------------------------------------------------ */
+
+static void read_some(xmq_mqtt_t *m)
+{
+	int i, fd, avail;
+
+	for (i = 0; i < READ_BUDGET; i++) {
+		m->depth++;
+		(void)mosquitto_loop_read(m->mosq, 1);
+		m->depth--;
+		if (!m->poll_live || m->paused || m->state == S_CLOSING)
+			break;
+		fd = mosquitto_socket(m->mosq);
+		if (fd < 0 || ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
+			break;
+	}
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	xmq_mqtt_t *m = h->data;
+
+	/* On an error let libmosquitto meet it and report it. */
+	if (status < 0)
+		events = m->poll_events;
+	if (events & UV_WRITABLE) {
+		m->depth++;
+		(void)mosquitto_loop_write(m->mosq, 1);
+		m->depth--;
+	}
+	if ((events & UV_READABLE) && m->poll_live && !m->paused && m->state != S_CLOSING)
+		read_some(m);
+	after_mosq(m);
+}
+
+/* ---- libmosquitto's callbacks ------------------------------------------- */
+
+/* End a probe connection; on_disconnect() connects again after the backoff. */
+static void end_probe(xmq_mqtt_t *m)
+{
+	m->state = S_DISCARD;
+	(void)mosquitto_disconnect_v5(m->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL);
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
+{
+	xmq_mqtt_t *m = obj;
+	bool present = (flags & 1) != 0;
+
+	if (m->state != S_CONNECTING)
+		return;
+	if (rc != 0) {
+		/* libmosquitto closes the socket next; on_disconnect retries. */
+		if (m->cb.connect != NULL)
+			m->cb.connect(m, rc, false);
+		return;
+	}
+	/*
+	 * A clean start without the clean start flag: while one is owed we
+	 * connect with session expiry 0 and no will. A session found then is
+	 * an old one, which ends with this connection: try again. None found:
+	 * the probe's own empty session ends with it too, and the next
+	 * connection, with the real expiry and will, starts from nothing (if
+	 * it takes over the probe's session before the broker has dropped
+	 * it, that session is as empty, so we report none either way).
+	 */
+	if (m->fresh_owed) {
+		if (present || m->session_expiry != 0 || m->will != NULL) {
+			m->fresh_owed = present;
+			m->probed = !present;
+			end_probe(m);
+			return;
+		}
+		m->fresh_owed = false;
+	}
+	if (m->probed) {
+		m->probed = false;
+		present = false;
+	}
+	m->state = S_OPEN;
+	m->backoff_ms = BACKOFF_MIN_MS;
+	m->stats.connects++;
+	if (m->cb.connect != NULL)
+		m->cb.connect(m, 0, present);
+}
+
+/*
+ * Runs when libmosquitto has closed the socket or is about to, inside
+ * whichever of its calls noticed, and may run twice for one loss.
+ */
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
+                          const mosquitto_property *props)
+{
+	xmq_mqtt_t *m = obj;
+	enum state was = m->state;
+	int err, reason;
+
+	if (was == S_CLOSING) {
+		poll_release(m);
+		return;
+	}
+	if (was != S_CONNECTING && was != S_DISCARD && was != S_OPEN)
+		return;
+	poll_release(m);
+	uv_timer_stop(&m->timer);
+	/* After a probe too: the broker needs a moment to drop its session. */
+	schedule_retry(m);
+	if (was != S_OPEN)
+		return;
+	m->stats.disconnects++;
+	/* 0 and reason codes (>= 0x80) come from a DISCONNECT the broker sent;
+	 * smaller values are libmosquitto's own MOSQ_ERR_*. */
+	if (rc == 0 || rc >= 0x80) {
+		err = XMQ_EREFUSED;
+		reason = rc;
+	} else {
+		err = xmq__err_from_mosq(rc);
+		reason = xmq__reason_from_err(err);
+	}
+	if (m->cb.disconnect != NULL)
+		m->cb.disconnect(m, err, reason);
+}
+
+static void hold(xmq_mqtt_t *m, const xmq_message_t *msg)
+{
+	struct held *h = malloc(sizeof(*h));
+
+	if (h == NULL)
+		return;
+	h->msg = xmq_message_copy(msg);
+	if (h->msg == NULL) {
+		free(h);
+		return;
+	}
+	h->next = NULL;
+	*m->held_tail = h;
+	m->held_tail = &h->next;
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *mm,
+                       const mosquitto_property *props)
+{
+	xmq_mqtt_t *m = obj;
+	struct in_props ip;
+	xmq_message_t msg;
+
+	if (m->state != S_OPEN)
+		return;  /* an old session's, being discarded */
+	m->stats.msgs_in++;
+	memset(&msg, 0, sizeof(msg));
+	ip.nstrs = 0;
+	ip.correlation = NULL;
+	msg.topic = mm->topic;
+	msg.payload = mm->payload;
+	msg.payload_len = mm->payloadlen > 0 ? (size_t)mm->payloadlen : 0;
+	msg.qos = (uint8_t)mm->qos;
+	msg.retain = mm->retain;
+	m->stats.props_dropped += props_from_mosq(props, &msg.props, &ip);
+	/* Held messages go first, to keep the order. */
+	if (m->paused || m->held_head != NULL)
+		hold(m, &msg);
+	else if (m->cb.message != NULL)
+		m->cb.message(m, &msg);
+	in_props_dispose(&ip);
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
+{
+	xmq_mqtt_t *m = obj;
+
+	if (!mid_take(m, mid) || m->state >= S_CLOSING)
+		return;
+	if (m->cb.publish != NULL)
+		m->cb.publish(m, mid, reason);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count,
+                         const int *granted, const mosquitto_property *props)
+{
+	xmq_mqtt_t *m = obj;
+	uint8_t reasons[XMQ_FILTERS_MAX];
+	int i;
+
+	if (m->state >= S_CLOSING || m->cb.subscribe == NULL)
+		return;
+	if (count > XMQ_FILTERS_MAX)
+		count = XMQ_FILTERS_MAX;
+	if (count < 0)
+		count = 0;
+	for (i = 0; i < count; i++)
+		reasons[i] = (uint8_t)granted[i];
+	m->cb.subscribe(m, mid, count, reasons);
+}
+
+static void on_unsubscribe(struct mosquitto *mosq, void *obj, int mid,
+                           const mosquitto_property *props)
+{
+	xmq_mqtt_t *m = obj;
+
+	if (m->state < S_CLOSING && m->cb.unsubscribe != NULL)
+		m->cb.unsubscribe(m, mid, 0, NULL);
+}
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *line)
+{
+	xmq_mqtt_t *m = obj;
+
+	if (m->cb.log != NULL)
+		m->cb.log(m, level, line);
+}
+
+/* ---- held messages ------------------------------------------------------ */
+
+static void on_kick(uv_timer_t *t)
+{
+	xmq_mqtt_t *m = t->data;
+	struct held *h;
+
+	while (m->held_head != NULL && !m->paused && m->state < S_CLOSING) {
+		h = m->held_head;
+		m->held_head = h->next;
+		if (m->held_head == NULL)
+			m->held_tail = &m->held_head;
+		if (m->cb.message != NULL)
+			m->cb.message(m, h->msg);
+		free(h->msg);
+		free(h);
+	}
+}
+
+static void held_free(xmq_mqtt_t *m)
+{
+	struct held *h;
+
+	while ((h = m->held_head) != NULL) {
+		m->held_head = h->next;
+		free(h->msg);
+		free(h);
+	}
+	m->held_tail = &m->held_head;
+}
+
+/* ---- making one --------------------------------------------------------- */
+
+/* Free what xmq_mqtt_new() allocated; no handle may be live. */
+static void dispose(xmq_mqtt_t *m)
+{
+	held_free(m);
+	if (m->mosq != NULL)
+		mosquitto_destroy(m->mosq);
+	m->mosq = NULL;
+	mosquitto_property_free_all(&m->connect_props);
+	free(m->host);
+	m->host = NULL;
+	free(m->qos1_mids);
+	m->qos1_mids = NULL;
+	free(m->will);
+	m->will = NULL;
+}
+
+/* Hand the will (m->will) to libmosquitto, which copies it. */
+static int set_will(xmq_mqtt_t *m)
+{
+	const xmq_message_t *w = m->will;
+	mosquitto_property *props = NULL;
+	int err, rc;
+
+	err = props_to_mosq(&w->props, &props);
+	if (err < 0)
+		return err;
+	/* On success libmosquitto keeps props; on failure they are ours. */
+	rc = mosquitto_will_set_v5(m->mosq, w->topic, (int)w->payload_len, w->payload, w->qos,
+	                           w->retain, props);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mosquitto_property_free_all(&props);
+		return xmq__err_from_mosq(rc);
+	}
+	m->will_on = true;
+	return 0;
+}
+
+/* Keep a copy of the will w (borrowed) in m, once it is known to be valid. */
+static int keep_will(xmq_mqtt_t *m, const xmq_message_t *w)
+{
+	if (w->topic == NULL || !xmq_topic_valid(w->topic))
+		return XMQ_ETOPIC;
+	if (w->qos > 1 || (w->payload_len > 0 && w->payload == NULL))
+		return -EINVAL;
+	if (w->payload_len > MQTT_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	if (w->props.user_count > XMQ_USER_PROPS_MAX)
+		return -EINVAL;
+	m->will = xmq_message_copy(w);
+	if (m->will == NULL)
+		return -ENOMEM;
+	/* Checks the properties too. */
+	return set_will(m);
+}
+
+int xmq_mqtt_new(uv_loop_t *loop, const xmq_mqtt_opts_t *o, const xmq_mqtt_cb_t *cb,
+                 void *data, xmq_mqtt_t **out)
+{
+	xmq_mqtt_t *m = NULL;
+	uint16_t keepalive;
+	int err, rc;
+
+	if (loop == NULL || o == NULL || out == NULL || o->client_id == NULL ||
+	    o->client_id[0] == '\0')
+		return -EINVAL;
+	keepalive = o->keepalive != 0 ? o->keepalive : KEEPALIVE_DEFAULT;
+	if (keepalive < 5)
+		return -EINVAL;
+	uv_once(&lib_once, lib_init);
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return -ENOMEM;
+	m->loop = loop;
+	if (cb != NULL)
+		m->cb = *cb;
+	m->data = data;
+	m->keepalive = keepalive;
+	m->session_expiry = o->session_expiry;
+	m->fresh_owed = o->clean_start;
+	m->backoff_ms = BACKOFF_MIN_MS;
+	m->held_tail = &m->held_head;
+	err = parse_address(o->address, &m->host, &m->port);
+	if (err < 0)
+		goto out;
+
+	m->mosq = mosquitto_new(o->client_id, false, m);
+	if (m->mosq == NULL) {
+		err = errno == EINVAL ? -EINVAL : -ENOMEM;
+		goto out;
+	}
+	rc = mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	if (rc == MOSQ_ERR_SUCCESS && o->receive_max != 0)
+		rc = mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, o->receive_max);
+	if (rc == MOSQ_ERR_SUCCESS && o->session_expiry != 0)
+		rc = mosquitto_property_add_int32(&m->connect_props,
+		                                  MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+		                                  o->session_expiry);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		err = xmq__err_from_mosq(rc);
+		goto out;
+	}
+	if (o->will != NULL) {
+		err = keep_will(m, o->will);
+		if (err < 0)
+			goto out;
+	}
+	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+	mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
+	mosquitto_message_v5_callback_set(m->mosq, on_message);
+	mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+	mosquitto_subscribe_v5_callback_set(m->mosq, on_subscribe);
+	mosquitto_unsubscribe_v5_callback_set(m->mosq, on_unsubscribe);
+	if (m->cb.log != NULL)
+		mosquitto_log_callback_set(m->mosq, on_log);
+
+	/* uv_timer_init() cannot fail on a valid loop: once these are
+	 * initialised only xmq_mqtt_close() may end m. */
+	uv_timer_init(loop, &m->timer);
+	uv_timer_init(loop, &m->kick);
+	m->timer.data = m;
+	m->kick.data = m;
+	*out = m;
+	m = NULL;
+	err = 0;
+out:
+	if (m != NULL) {
+		dispose(m);
+		free(m);
+	}
+	return err;
+}
+
+void *xmq_mqtt_data(const xmq_mqtt_t *m)
+{
+	return m->data;
+}
+
+int xmq_mqtt_start(xmq_mqtt_t *m)
+{
+	if (m->state >= S_CLOSING)
+		return -ESHUTDOWN;
+	if (m->started)
+		return -EALREADY;
+	m->started = true;
+	try_connect(m);
+	return 0;
+}
+
+bool xmq_mqtt_connected(const xmq_mqtt_t *m)
+{
+	return m->state == S_OPEN;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+int xmq_mqtt_publish(xmq_mqtt_t *m, const xmq_message_t *msg, int *mid)
+{
+	mosquitto_property *props = NULL;
+	int local_mid = 0;
+	int err, rc;
+
+	if (m->state >= S_CLOSING)
+		return -ESHUTDOWN;
+	if (msg == NULL || msg->qos > 1 || (msg->payload_len > 0 && msg->payload == NULL))
+		return -EINVAL;
+	if (msg->topic == NULL || !xmq_topic_valid(msg->topic))
+		return XMQ_ETOPIC;
+	if (msg->payload_len > MQTT_PAYLOAD_MAX)
+		return -EMSGSIZE;
+	if (msg->qos == 0 && m->state != S_OPEN)
+		return -ENOTCONN;
+	if (msg->qos == 1 && m->qos1_mids == NULL) {
+		m->qos1_mids = calloc(MID_COUNT / 8, 1);
+		if (m->qos1_mids == NULL)
+			return -ENOMEM;
+	}
+	err = props_to_mosq(&msg->props, &props);
+	if (err < 0)
+		return err;
+	rc = mosquitto_publish_v5(m->mosq, &local_mid, msg->topic, (int)msg->payload_len,
+	                          msg->payload, msg->qos, msg->retain, props);
+	mosquitto_property_free_all(&props);
+	/* These come after libmosquitto has queued a QoS 1 message: it will
+	 * be sent after the next CONNACK. */
+	if (msg->qos == 1 && (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST ||
+	                      rc == MOSQ_ERR_ERRNO))
+		rc = MOSQ_ERR_SUCCESS;
+	if (rc != MOSQ_ERR_SUCCESS)
+		return xmq__err_from_mosq(rc);
+	if (msg->qos == 1)
+		mid_set(m, local_mid);
+	m->stats.msgs_out++;
+	update_poll(m);
+	if (mid != NULL)
+		*mid = local_mid;
+	return 0;
+}
+
+static int check_filters(int count, const char *const *filters)
+{
+	int i;
+
+	if (count < 1 || count > XMQ_FILTERS_MAX || filters == NULL)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		if (filters[i] == NULL || !xmq_filter_valid(filters[i]))
+			return XMQ_EFILTER;
+	}
+	return 0;
+}
+
+int xmq_mqtt_subscribe(xmq_mqtt_t *m, int count, const char *const *filters,
+                       uint8_t options, int *mid)
+{
+	int qos = options & 0x03;
+	int local_mid = 0;
+	int err, rc;
+
+	if (m->state >= S_CLOSING)
+		return -ESHUTDOWN;
+	err = check_filters(count, filters);
+	if (err < 0)
+		return err;
+	if (qos > 1 || (options & 0xc0) != 0 || (options & 0x30) == 0x30)
+		return -EINVAL;
+	if (m->state != S_OPEN)
+		return -ENOTCONN;
+	rc = mosquitto_subscribe_multiple(m->mosq, &local_mid, count, (char *const *)filters,
+	                                  qos, options & ~0x03, NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return xmq__err_from_mosq(rc);
+	update_poll(m);
+	if (mid != NULL)
+		*mid = local_mid;
+	return 0;
+}
+
+int xmq_mqtt_unsubscribe(xmq_mqtt_t *m, int count, const char *const *filters, int *mid)
+{
+	int local_mid = 0;
+	int err, rc;
+
+	if (m->state >= S_CLOSING)
+		return -ESHUTDOWN;
+	err = check_filters(count, filters);
+	if (err < 0)
+		return err;
+	if (m->state != S_OPEN)
+		return -ENOTCONN;
+	rc = mosquitto_unsubscribe_multiple(m->mosq, &local_mid, count, (char *const *)filters,
+	                                    NULL);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return xmq__err_from_mosq(rc);
+	update_poll(m);
+	if (mid != NULL)
+		*mid = local_mid;
+	return 0;
+}
+
+void xmq_mqtt_pause(xmq_mqtt_t *m, bool paused)
+{
+	if (m->state >= S_CLOSING || m->paused == paused)
+		return;
+	m->paused = paused;
+	update_poll(m);
+	if (paused)
+		return;
+	if (m->held_head != NULL)
+		uv_timer_start(&m->kick, on_kick, 0, 0);
+	if (m->state == S_WAIT && m->started && !uv_is_active((uv_handle_t *)&m->timer))
+		uv_timer_start(&m->timer, on_tick, 0, 0);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	xmq_mqtt_t *m = h->data;
+
+	if (--m->pending == 0)
+		close_continue(m);
+}
+
+/*
+ * close_continue - the steps of closing, each run when the one before is
+ * done: wait for the DISCONNECT to be written (or DRAIN_MS), close every
+ * handle, then free everything and tell the owner.
+ */
+static void close_continue(xmq_mqtt_t *m)
+{
+	void (*closed)(xmq_mqtt_t *m);
+
+	if (m->depth > 0)
+		return;  /* inside libmosquitto: after_mosq() comes back here */
+	if (m->state == S_CLOSING) {
+		if (m->poll_live && mosquitto_socket(m->mosq) >= 0 &&
+		    mosquitto_want_write(m->mosq)) {
+			m->depth++;
+			(void)mosquitto_loop_write(m->mosq, 1);
+			m->depth--;
+			if (m->poll_live && mosquitto_socket(m->mosq) >= 0 &&
+			    mosquitto_want_write(m->mosq)) {
+				update_poll(m);
+				return;  /* on_poll() or the deadline comes back here */
+			}
+		}
+		m->state = S_CLOSED;
+		poll_release(m);
+		m->pending = m->poll_closing ? 3 : 2;
+		uv_close((uv_handle_t *)&m->timer, on_timer_closed);
+		uv_close((uv_handle_t *)&m->kick, on_timer_closed);
+		return;
+	}
+	if (m->state != S_CLOSED || m->pending > 0)
+		return;
+	dispose(m);
+	closed = m->cb.closed;
+	if (closed != NULL)
+		closed(m);
+	free(m);
+}
+
+void xmq_mqtt_close(xmq_mqtt_t *m, int reason, uint32_t expiry)
+{
+	mosquitto_property *props = NULL;
+
+	if (m == NULL || m->state >= S_CLOSING)
+		return;
+	m->state = S_CLOSING;
+	uv_timer_stop(&m->timer);
+	uv_timer_stop(&m->kick);
+	if (m->poll_live) {
+		if (m->session_expiry != 0 && expiry != m->session_expiry &&
+		    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+		                                 expiry) != MOSQ_ERR_SUCCESS)
+			props = NULL;
+		m->depth++;
+		(void)mosquitto_disconnect_v5(m->mosq, reason & 0xff, props);
+		m->depth--;
+		mosquitto_property_free_all(&props);
+		uv_timer_start(&m->timer, on_tick, DRAIN_MS, 0);
+	}
+	close_continue(m);
+}
+
+void xmq_mqtt_stats(const xmq_mqtt_t *m, xmq_mqtt_stats_t *out)
+{
+	*out = m->stats;
+}
