@@ -804,7 +804,9 @@ static void test_frame_type_name(void **state)
 	assert_string_equal(xmq_type_name(XMQ_T_HELLO), "HELLO");
 	assert_string_equal(xmq_type_name(XMQ_T_PUBLISH), "PUBLISH");
 	assert_string_equal(xmq_type_name(XMQ_T_UNSUBACK), "UNSUBACK");
+	assert_string_equal(xmq_type_name(XMQ_T_SUBSCRIBE), "SUBSCRIBE");
 	assert_string_equal(xmq_type_name(0x00), "0x00");
+	assert_string_equal(xmq_type_name(0x05), "0x05");
 	assert_string_equal(xmq_type_name(0x7f), "0x7f");
 	assert_string_equal(xmq_type_name(0xff), "0xff");
 }
@@ -1356,6 +1358,13 @@ static void test_frame_encode_rejects_publish(void **state)
 	m.props.content_type = "\xff";
 	assert_int_equal(xmq_encode_publish(&h, 0, &m, &w), -EINVAL);
 	m.props.content_type = NULL;
+	m.props.correlation_data = big;
+	m.props.correlation_len = 65536;  /* more than a bin can say */
+	assert_int_equal(xmq_encode_publish(&h, 0, &m, &w), -EINVAL);
+	m.props.correlation_data = NULL;
+	m.props.correlation_len = 3;  /* absent, yet with a length */
+	assert_int_equal(xmq_encode_publish(&h, 0, &m, &w), -EINVAL);
+	m.props.correlation_len = 0;
 	memset(big, 'a', 65536);
 	big[65536] = '\0';  /* a string longer than a str can say */
 	m.topic = big;
@@ -1404,6 +1413,10 @@ static void test_frame_encode_rejects_fields(void **state)
 	assert_int_equal(xmq_encode_open(&h, &o, &w), -EINVAL);
 	o.will.qos = 1;
 	o.will.topic = NULL;
+	assert_int_equal(xmq_encode_open(&h, &o, &w), -EINVAL);
+	o.will.topic = "t";
+	o.will.payload = "x";
+	o.will.payload_len = 65536;  /* will_payload is a bin */
 	assert_int_equal(xmq_encode_open(&h, &o, &w), -EINVAL);
 	assert_int_equal(xmq_encode_open_ack(&h, &oa, &w), -EINVAL);
 	assert_int_equal(xmq_encode_close(&h, 0x8E, &w), -EINVAL);  /* up: 0 or 4 only */
@@ -1770,6 +1783,15 @@ static void test_frame_deframer_oversize_in_one_feed(void **state)
 	in[n - 1] = 0;
 	xmq_deframer_init(&d);
 	xmq_deframer_feed(&d, in, n);
+	assert_int_equal(xmq_deframer_next(&d, &f), -EMSGSIZE);
+	assert_int_equal(xmq_deframer_next(&d, &f), 0);
+	xmq_deframer_feed(&d, good, good_len);
+	assert_int_equal(xmq_deframer_next(&d, &f), 1);
+	/* Again, after a first piece: the delimiter is in the piece that
+	 * overflows the buffer, so nothing after it is skipped. */
+	xmq_deframer_feed(&d, in, 100);
+	assert_int_equal(xmq_deframer_next(&d, &f), 0);
+	xmq_deframer_feed(&d, in + 100, n - 100);
 	assert_int_equal(xmq_deframer_next(&d, &f), -EMSGSIZE);
 	assert_int_equal(xmq_deframer_next(&d, &f), 0);
 	xmq_deframer_feed(&d, good, good_len);
