@@ -599,14 +599,15 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 /*
  * Reads the regular file at path into *out (new, malloc'd, not terminated)
- * and its length into *out_len; at most XMQ_CONF_FILE_MAX bytes, even if the
- * file grows while it is read.
+ * and its length into *out_len. Reads one byte past XMQ_CONF_FILE_MAX, so
+ * that a file that is too large, or grows while it is read, is refused
+ * rather than cut.
  */
 static int read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
 {
 	struct stat st;
-	char *buf = NULL, *grown;
-	size_t cap, used = 0;
+	char *buf = NULL;
+	size_t used = 0;
 	ssize_t n;
 	int fd = -1, rc;
 
@@ -615,14 +616,9 @@ static int read_file(const char *path, char **out, size_t *out_len, char *err, s
 		return -EINVAL;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		rc = -errno;
 		say(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		say(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -630,29 +626,14 @@ static int read_file(const char *path, char **out, size_t *out_len, char *err, s
 		rc = XMQ_ECONFIG;
 		goto out;
 	}
-	if (st.st_size > XMQ_CONF_FILE_MAX)
-		goto too_big;
-	cap = (size_t)st.st_size + 1;  /* +1: room to see the end or a growth */
-	buf = malloc(cap);
+	buf = malloc(XMQ_CONF_FILE_MAX + 1);
 	if (buf == NULL) {
-		rc = -ENOMEM;
 		say(err, errlen, "%s: out of memory", path);
+		rc = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		if (used == cap) {
-			if (cap > XMQ_CONF_FILE_MAX)
-				goto too_big;
-			cap = cap * 2 > XMQ_CONF_FILE_MAX + 1 ? XMQ_CONF_FILE_MAX + 1 : cap * 2;
-			grown = realloc(buf, cap);
-			if (grown == NULL) {
-				rc = -ENOMEM;
-				say(err, errlen, "%s: out of memory", path);
-				goto out;
-			}
-			buf = grown;
-		}
-		n = read(fd, buf + used, cap - used);
+	while (used <= XMQ_CONF_FILE_MAX) {
+		n = read(fd, buf + used, XMQ_CONF_FILE_MAX + 1 - used);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -664,17 +645,16 @@ static int read_file(const char *path, char **out, size_t *out_len, char *err, s
 			break;
 		used += (size_t)n;
 	}
-	if (used > XMQ_CONF_FILE_MAX)
-		goto too_big;
+	if (used > XMQ_CONF_FILE_MAX) {
+		say(err, errlen, "%s: larger than %d bytes: this is not a configuration file",
+		    path, XMQ_CONF_FILE_MAX);
+		rc = XMQ_ECONFIG;
+		goto out;
+	}
 	*out = buf;
 	*out_len = used;
 	buf = NULL;
 	rc = 0;
-	goto out;
-too_big:
-	say(err, errlen, "%s: larger than %d bytes: this is not a configuration file "
-	    "(or split it)", path, XMQ_CONF_FILE_MAX);
-	rc = XMQ_ECONFIG;
 out:
 	free(buf);
 	if (fd >= 0)

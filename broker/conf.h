@@ -46,7 +46,8 @@ typedef struct xmq_domain_conf {
 } xmq_domain_conf_t;
 
 typedef struct xmq_conf {
-	char *mosquitto;          /* "/abs/path": Unix socket; else "host:port" ["/run/xenmq/mosquitto.sock"] */
+	char *mosquitto;          /* "/abs/path": Unix socket; else "host:port"
+	                             ["/run/xenmq/mosquitto.sock"] */
 	char *acl_file;           /* absolute path; NULL: every publish and subscribe is denied */
 	char *client_id;          /* xenmqd's own MQTT client id ["xenmqd"] */
 	int log_level;            /* syslog priority LOG_ERR..LOG_DEBUG [LOG_INFO] */
