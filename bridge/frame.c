@@ -34,8 +34,8 @@
 #include "bridge/frame.h"
 #include "topics/topic.h"
 
-/* COBS bytes of the largest frame, without the delimiter. */
-#define WIRE_MAX (XMQ_WIRE_LEN(XMQ_FRAME_MAX) - 1)
+/* COBS bytes of the largest frame, without the delimiters. */
+#define WIRE_MAX (XMQ_WIRE_LEN(XMQ_FRAME_MAX) - 2)
 /* First size of the deframer's buffers: enough for PINGs and acks. */
 #define BUF_START 256
 
@@ -845,11 +845,13 @@ static int frame_finish(struct writer *w, xmq_wire_t *out)
 
 	assert(w->off == w->len - XMQ_CRC_LEN);
 	put_u32(w, crc_of(w->p, w->off));
-	/* Safe in place: w->p is w->len / 254 + 2 bytes into w->buf. */
-	n = xmq_cobs_encode(w->p, w->len, w->buf);
-	w->buf[n] = 0;
+	/* Safe in place: w->p is w->len / 254 + 3 bytes into w->buf, and the
+	 * stuffed bytes start at w->buf + 1, behind the leading delimiter. */
+	w->buf[0] = 0;
+	n = xmq_cobs_encode(w->p, w->len, w->buf + 1);
+	w->buf[n + 1] = 0;
 	out->data = w->buf;
-	out->len = n + 1;
+	out->len = n + 2;
 	return 0;
 }
 

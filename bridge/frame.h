@@ -27,8 +27,10 @@
 #define XMQ_BODY_MAX (XMQ_FRAME_MAX - XMQ_FRAME_MIN)
 #define XMQ_MAX_FRAME_MIN 256  /* smallest max_frame a HELLO may announce */
 
-/* Wire bytes needed for a frame of n decoded bytes: COBS plus delimiter. */
-#define XMQ_WIRE_LEN(n) ((n) + (n) / 254 + 2)
+/* Wire bytes needed for a frame of n decoded bytes: a delimiter, COBS, and
+ * another delimiter. The leading one ends whatever came before (garbage, a
+ * frame cut short by a restart), so that it cannot swallow this frame. */
+#define XMQ_WIRE_LEN(n) ((n) + (n) / 254 + 3)
 
 enum xmq_dir {
 	XMQ_DIR_UP = 0,    /* DomU to Dom0: initiator to responder */
@@ -117,6 +119,8 @@ typedef struct xmq_open_ack {
 	uint16_t receive_max;
 } xmq_open_ack_t;
 
+/* After decoding, msg.props.user points into user[] (will_user[] for an
+ * OPEN): a copy of the struct by value still points into the original. */
 typedef struct xmq_publish {
 	uint16_t packet_id;  /* 0 for QoS 0 */
 	xmq_message_t msg;   /* qos, retain and dup mirror the flags */
@@ -171,7 +175,8 @@ void xmq_deframer_reset(xmq_deframer_t *d);
 
 /*
  * xmq_deframer_feed - hand over bytes just read (borrowed until
- * xmq_deframer_next() returns 0).
+ * xmq_deframer_next() returns 0; feed again only then, as this replaces
+ * any input not yet consumed).
  */
 void xmq_deframer_feed(xmq_deframer_t *d, const uint8_t *data, size_t len);
 
@@ -196,6 +201,8 @@ int xmq_deframer_next(xmq_deframer_t *d, xmq_frame_t *f) XMQ_WUR;
  *   XMQ_ETOPIC  a topic name (PUBLISH, will, response topic) is not valid
  *   XMQ_EFILTER a topic filter is not valid
  *   -ENOTSUP    QoS 2 (PUBLISH, will, subscription options)
+ *   -EINVAL     f is not of the decoder's type
+ * (in that order of precedence when several apply).
  * After XMQ_ETOPIC or -ENOTSUP from xmq_decode_publish(), out->packet_id and
  * out->msg.qos are valid, so that the caller can refuse the message with a
  * PUBACK. Otherwise *out is unspecified after a failure.
@@ -241,8 +248,8 @@ int xmq_encode_suback(const xmq_hdr_t *h, const xmq_suback_t *b, xmq_wire_t *out
 
 /*
  * xmq_encode_rewrap - the same body under another header (the agent moves
- * frames between its clients' links and the channel's). Returns as the
- * encoders do.
+ * frames between its clients' links and the channel's): direction, stream
+ * and epoch from h, the type from f. Returns as the encoders do.
  */
 int xmq_encode_rewrap(const xmq_hdr_t *h, const xmq_frame_t *f, xmq_wire_t *out) XMQ_WUR;
 

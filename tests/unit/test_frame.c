@@ -93,7 +93,8 @@ static size_t unhex(const char *hex, uint8_t *out, size_t cap)
 	return n;
 }
 
-/* Wire bytes for n decoded frame bytes (header and body): CRC, COBS, 0x00. */
+/* Wire bytes for n decoded frame bytes (header and body): 0x00, then the
+ * frame with its CRC, stuffed, then 0x00. */
 static size_t wire_of(const uint8_t *frame, size_t n, uint8_t *out)
 {
 	uint8_t *tmp = malloc(n + XMQ_CRC_LEN);
@@ -106,10 +107,11 @@ static size_t wire_of(const uint8_t *frame, size_t n, uint8_t *out)
 	tmp[n + 1] = (uint8_t)(crc >> 16);
 	tmp[n + 2] = (uint8_t)(crc >> 8);
 	tmp[n + 3] = (uint8_t)crc;
-	len = xmq_cobs_encode(tmp, n + XMQ_CRC_LEN, out);
-	out[len] = 0;
+	out[0] = 0;
+	len = xmq_cobs_encode(tmp, n + XMQ_CRC_LEN, out + 1);
+	out[len + 1] = 0;
 	free(tmp);
-	return len + 1;
+	return len + 2;
 }
 
 /* Feeds a whole wire image and expects exactly one good frame. */
@@ -211,28 +213,28 @@ static void vector_check(struct vector *v, int err, xmq_wire_t *w)
 	xmq_deframer_dispose(&v->d);
 }
 
-#define V_HELLO "01020101010101010701011234abcd02010101060a55c28d4e00"
-#define V_HELLO_ACK "03010201035eed0701011234abcd0102400106406e0881fb00"
-#define V_PING "01020301035eed0501a925ce0100"
-#define V_PONG "03010401035eed0601a028f01000"
-#define V_OPEN "01021004015eed020105036775690201010101010610e14b2cb400"
-#define V_OPEN_WILL "01021004025eed020108067379736d6f6e020f01030e100220181678656e2f6775692f73" \
+#define V_HELLO "0001020101010101010701011234abcd02010101060a55c28d4e00"
+#define V_HELLO_ACK "0003010201035eed0701011234abcd0102400106406e0881fb00"
+#define V_PING "0001020301035eed0501a925ce0100"
+#define V_PONG "0003010401035eed0601a028f01000"
+#define V_OPEN "0001021004015eed020105036775690201010101010610e14b2cb400"
+#define V_OPEN_WILL "0001021004025eed020108067379736d6f6e020f01030e100220181678656e2f6775692f73" \
 	"6572766963652f7379736d6f6e010320030c0a746578742f706c61696e02260806726561" \
 	"736f6e0107056372617368010d076f66666c696e65bc5bfd7500"
-#define V_OPEN_ACK "03011104015eed0201020106149cd0349100"
-#define V_CLOSE "03011204015eed07018eb49d923700"
-#define V_PUBLISH0 "01022004015eed0201010101131178656e2f6775692f696e7075742f6b65790101107b22" \
+#define V_OPEN_ACK "0003011104015eed0201020106149cd0349100"
+#define V_CLOSE "0003011204015eed07018eb49d923700"
+#define V_PUBLISH0 "0001022004015eed0201010101131178656e2f6775692f696e7075742f6b65790101107b22" \
 	"636f6465223a33307d2df6c06d00"
-#define V_PUBLISH1 "03012004015eed0501050102110f646f6d302f636d642f7265626f6f7401055501010201" \
+#define V_PUBLISH1 "0003012004015eed0501050102110f646f6d302f636d642f7265626f6f7401055501010201" \
 	"01033c0312106170706c69636174696f6e2f6a736f6e0208110f78656e2f6775692f7265" \
 	"706c792f37020902020307260c0a78656e2d646f6d61696e010503677569022607057472" \
 	"6163650104026131107b226f6b223a747275657d39b2c94f00"
-#define V_PUBACK "01022104015eed040101020555ca2cfa00"
-#define V_SUBSCRIBE "01023004015eed020102070e0c78656e2f2b2f737461747573020107057573622f23061c" \
+#define V_PUBACK "0001022104015eed040101020555ca2cfa00"
+#define V_SUBSCRIBE "0001023004015eed020102070e0c78656e2f2b2f737461747573020107057573622f23061c" \
 	"e6ed639800"
-#define V_SUBACK "03013104015eed0201030701021d0322c800"
-#define V_UNSUBSCRIBE "01023204015eed0201020807057573622f2305e76f33e900"
-#define V_UNSUBACK "03013304015eed0201050811268202a000"
+#define V_SUBACK "0003013104015eed0201030701021d0322c800"
+#define V_UNSUBSCRIBE "0001023204015eed0201020807057573622f2305e76f33e900"
+#define V_UNSUBACK "0003013304015eed0201050811268202a000"
 static void test_frame_vector_hello(void **state)
 {
 	struct vector v;
@@ -511,7 +513,7 @@ static void roundtrip(xmq_deframer_t *d, int err, xmq_wire_t *w, xmq_frame_t *f)
 	assert_int_equal(err, 0);
 	xmq_deframer_init(d);
 	deframe_one(d, w->data, w->len, f);
-	assert_true(w->len >= f->len + 2 && w->len <= XMQ_WIRE_LEN(f->len));
+	assert_true(w->len >= f->len + 3 && w->len <= XMQ_WIRE_LEN(f->len));
 }
 
 static void test_frame_roundtrip_link_types(void **state)
