@@ -79,6 +79,10 @@ static void start_client(xmq_agent_t *a, xmq_agent_client_t *c)
 
 	if (streams > XMQ_AGENT_CLIENT_STREAMS_MAX)
 		streams = XMQ_AGENT_CLIENT_STREAMS_MAX;
+	/* A HELLO_ACK announces at least one: a channel that allows none
+	 * refuses each OPEN instead, with a reason the application logs. */
+	if (streams == 0)
+		streams = 1;
 	xmq__client_start(c, xmq_link_peer_max_frame(&a->link), streams);
 }
 

@@ -199,7 +199,10 @@ const char *xmq__client_apps(const xmq_agent_client_t *c, char *buf, size_t size
 	int n;
 
 	if (c->routes.head == NULL) {
-		snprintf(buf, size, "none");
+		if (c->last_app[0] != '\0')
+			snprintf(buf, size, "none open (last %s)", xmq__agent_quote(q, c->last_app));
+		else
+			snprintf(buf, size, "none");
 		return buf;
 	}
 	buf[0] = '\0';

@@ -32,6 +32,7 @@ struct xmq_agent_client {
 	xmq_agent_client_t *prev;  /* in the agent's list */
 	xmq_agent_client_t *next;
 	unsigned id;               /* serial number, for logs */
+	char last_app[XMQ_APP_MAX + 1];  /* the app it opened last, for logs */
 	uint64_t qos0_dropped;
 	xmq_agent_throttle_t drop_log;
 	bool closing;
@@ -66,7 +67,8 @@ void xmq__client_close(xmq_agent_client_t *c);
 
 /*
  * xmq__client_apps - the quoted app names of c's sessions, comma-separated,
- * in buf (cut with "..." when too long), or "none". Returns buf.
+ * in buf (cut with "..." when too long); with none open, "none" and the app
+ * it opened last, if any. Returns buf.
  */
 const char *xmq__client_apps(const xmq_agent_client_t *c, char *buf, size_t size);
 

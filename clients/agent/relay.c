@@ -160,6 +160,7 @@ static void open_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 		}
 	}
 	snprintf(r->app, sizeof(r->app), "%s", o.app);
+	snprintf(c->last_app, sizeof(c->last_app), "%s", o.app);
 	r->acked = false;
 	xmq__agent_log(LOG_INFO, "client %u: app %s opens stream %u as channel stream %u",
 	               c->id, xmq__agent_quote(q, r->app), r->local, r->chan);
