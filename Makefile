@@ -53,10 +53,7 @@ PKGS-$(XEN) += xenstore
 PKGS-$(UDEV) += libudev
 ALL_PKGS := $(PKGS) $(PKGS-yes)
 
-MISSING := $(strip $(foreach p,$(PKGS),$(if $(filter no,$(call have,$(p))),$(p))))
-ifneq ($(MISSING),)
-$(error pkg-config cannot find: $(MISSING) (on Debian: apt-get install libuv1-dev libmosquitto-dev libjansson-dev zlib1g-dev))
-endif
+MISSING := $(strip $(foreach p,$(PKGS) cmocka,$(if $(filter no,$(call have,$(p))),$(p))))
 
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS))
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(ALL_PKGS))
@@ -101,8 +98,20 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 ALL_SRC := $(CORE_SRC) $(LIB_SRC) $(BROKER_SRC) broker/main.c $(AGENT_SRC) \
 	clients/agent/main.c $(TOOLS_SHARED_SRC) $(wildcard clients/tools/xenmq-*.c)
 
-.PHONY: all test unit e2e asan fuzz bench demo test-xen install uninstall clean check-deps
+.PHONY: all test unit e2e asan fuzz bench demo test-xen install uninstall clean check-deps deps
 .DEFAULT_GOAL := all
+
+deps:
+	scripts/deps.sh
+
+ifneq ($(MISSING),)
+# On a fresh machine: install what is missing (scripts/deps.sh, Debian
+# packages), then do what was asked.
+all test unit e2e asan fuzz bench demo test-xen install:
+	@echo "pkg-config cannot find: $(MISSING); installing the dependencies first"
+	scripts/deps.sh
+	$(MAKE) $@
+else
 
 all: $(PROGS) $(LIB_A) $(LIB_SO) $(B)/libxenmq.pc
 
@@ -181,6 +190,7 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 FUZZ_B := build-fuzz
 fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || scripts/deps.sh --fuzz
 	$(MAKE) --no-print-directory B=$(FUZZ_B) CC=$(FUZZ_CC) \
 		CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" LDFLAGS="-fsanitize=address,undefined" \
 		$(FUZZ_B)/libxmqbroker.a $(FUZZ_B)/libxenmq.a
@@ -223,8 +233,10 @@ uninstall:
 		$(DESTDIR)$(INCLUDEDIR)/xenmq.h $(DESTDIR)$(LIBDIR)/pkgconfig/libxenmq.pc
 	rm -rf $(DESTDIR)$(DATADIR)/doc/xenmq
 
+endif
+
 clean:
 	rm -rf build build-asan build-fuzz
 
 check-deps:
-	@echo "xen: $(XEN)  udev: $(UDEV)  packages: $(ALL_PKGS)"
+	@echo "xen: $(XEN)  udev: $(UDEV)  packages: $(ALL_PKGS)  missing: $(MISSING)"
