@@ -76,6 +76,7 @@ struct xmq_mqtt {
 	int port;                          /* 0: host is a Unix socket path */
 	uint16_t keepalive;
 	uint32_t session_expiry;
+	uint32_t cur_expiry;               /* the one sent on this connection */
 	mosquitto_property *connect_props;
 	enum state state;
 	bool started;
@@ -436,6 +437,7 @@ static void try_connect(xmq_mqtt_t *m)
 		if (set_will(m) < 0)
 			goto retry;
 	}
+	m->cur_expiry = m->fresh_owed ? 0 : m->session_expiry;
 	m->depth++;
 	rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, m->keepalive, NULL,
 	                               m->fresh_owed ? NULL : m->connect_props);
@@ -580,6 +582,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 		if (present || m->session_expiry != 0 || m->will != NULL) {
 			m->fresh_owed = present;
 			m->probed = !present;
+			m->backoff_ms = BACKOFF_MIN_MS;
 			end_probe(m);
 			return;
 		}
@@ -1088,7 +1091,7 @@ void xmq_mqtt_close(xmq_mqtt_t *m, int reason, uint32_t expiry)
 	uv_timer_stop(&m->timer);
 	uv_timer_stop(&m->kick);
 	if (m->poll_live) {
-		if (m->session_expiry != 0 && expiry != m->session_expiry &&
+		if (m->cur_expiry != 0 && expiry != m->cur_expiry &&
 		    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
 		                                 expiry) != MOSQ_ERR_SUCCESS)
 			props = NULL;

@@ -148,8 +148,8 @@ void xmq_mqtt_pause(xmq_mqtt_t *m, bool paused);
 /*
  * xmq_mqtt_close - end the session: send DISCONNECT with reason (0: normal,
  * the will is not published; 4, MQTT_RC_DISCONNECT_WITH_WILL_MSG: it is) and
- * the session expiry interval expiry (ignored if the session was opened with
- * 0: MQTT forbids raising it at DISCONNECT), wait at most a second for it to
+ * the session expiry interval expiry (ignored if the connection was opened
+ * with 0: MQTT forbids raising it at DISCONNECT), wait at most a second for it to
  * be written, close the socket and every handle, then call cb->closed and
  * free m. No other callback runs after this call. Idempotent.
  */

@@ -234,6 +234,17 @@ static bool payload_is(const xmq_message_t *m, const char *s)
 	return m != NULL && m->payload_len == strlen(s) && memcmp(m->payload, s, m->payload_len) == 0;
 }
 
+/* The number in a payload "m<number>" (payloads are not NUL-terminated). */
+static int seq_of(const xmq_message_t *m)
+{
+	char buf[16];
+
+	assert_true(m->payload_len > 1 && m->payload_len < sizeof(buf));
+	memcpy(buf, m->payload, m->payload_len);
+	buf[m->payload_len] = '\0';
+	return atoi(buf + 1);
+}
+
 /* ---- a message with every property -------------------------------------- */
 
 static const xmq_user_prop_t full_user[] = {
@@ -600,7 +611,7 @@ static void test_mqtt_many_reconnects(void **state)
 static void test_mqtt_clean_start(void **state)
 {
 	struct t *t = *state;
-	struct conn p = { 0 }, x1 = { 0 }, x2 = { 0 }, x3 = { 0 };
+	struct conn p = { 0 }, x1 = { 0 }, x2 = { 0 }, x3 = { 0 }, x4 = { 0 };
 	struct conn *all[] = { &p };
 	xmq_mqtt_stats_t st;
 
@@ -633,8 +644,14 @@ static void test_mqtt_clean_start(void **state)
 	xmq_mqtt_stats(x3.m, &st);
 	assert_int_equal(st.connects, 1);
 
+	/* Session expiry 0 at DISCONNECT ends the session. */
 	xmq_mqtt_close(x3.m, 0, 0);
 	WAIT_FOR(&t->loop, x3.closed);
+	conn_new(&x4, &t->loop, t->mosq.sock, "x", false, 300, NULL);
+	WAIT_FOR(&t->loop, x4.connects == 1);
+	assert_false(x4.present);
+	xmq_mqtt_close(x4.m, 0, 0);
+	WAIT_FOR(&t->loop, x4.closed);
 	finish(&t->loop, all, 1);
 }
 
@@ -695,10 +712,12 @@ static void test_mqtt_will(void **state)
 
 	/* Reason 0: it does not. Once the same client id has connected again,
 	 * the broker is done with the old connection (and would have queued
-	 * the will before the marker published after). */
+	 * the will before the marker published after). The expiry asked for
+	 * is ignored: raising it from 0 would be a protocol error, for which
+	 * the broker would publish the will. */
 	conn_new(&w2, &t->loop, t->mosq.sock, "w2", true, 0, &will);
 	WAIT_FOR(&t->loop, w2.connects == 1);
-	xmq_mqtt_close(w2.m, 0, 0);
+	xmq_mqtt_close(w2.m, 0, 300);
 	WAIT_FOR(&t->loop, w2.closed);
 	conn_new(&w3, &t->loop, t->mosq.sock, "w2", true, 0, NULL);
 	WAIT_FOR(&t->loop, w3.connects == 1);
@@ -715,6 +734,7 @@ static void test_mqtt_pause_resume(void **state)
 	struct conn a = { 0 }, b = { 0 };
 	struct conn *all[] = { &a, &b };
 	int last[2] = { -1, -1 };
+	xmq_mqtt_stats_t st;
 	char payload[16];
 	int i;
 
@@ -733,6 +753,9 @@ static void test_mqtt_pause_resume(void **state)
 	pub_acked(&t->loop, &a, "other", "x");
 	spin(&t->loop, 100);
 	assert_int_equal(b.n, 0);
+	/* Not even read: Mosquitto holds them, not b. */
+	xmq_mqtt_stats(b.m, &st);
+	assert_int_equal(st.msgs_in, 0);
 	/* Writes go on while paused. */
 	conn_sub(&t->loop, &a, "bw", 0);
 	assert_int_equal(pub(&b, "bw", "y", 0, NULL), 0);
@@ -743,7 +766,7 @@ static void test_mqtt_pause_resume(void **state)
 	/* MQTT orders messages per QoS: the broker lets QoS 0 ones overtake
 	 * QoS 1 ones beyond b's receive maximum. */
 	for (i = 0; i < 50; i++) {
-		int seq = atoi((const char *)b.msg[i]->payload + 1);
+		int seq = seq_of(b.msg[i]);
 
 		assert_int_equal(seq % 2, b.msg[i]->qos);
 		assert_true(seq > last[seq % 2]);
@@ -771,13 +794,20 @@ static void test_mqtt_pause_in_callback(void **state)
 	conn_new(&p, &t->loop, t->mosq.sock, "p", true, 0, NULL);
 	WAIT_FOR(&t->loop, a.connects == 1 && p.connects == 1);
 	conn_sub(&t->loop, &a, "pc/#", 1);
-	a.pause_at = 1;
+	/* Paused first, so that the broker's answers pile up in the socket
+	 * and the first read after resuming has many packets to handle. */
+	xmq_mqtt_pause(a.m, true);
 	for (i = 0; i < 40; i++) {
 		snprintf(payload, sizeof(payload), "m%d", i);
 		assert_int_equal(pub(&a, "pc/x", payload, 1, NULL), 0);
 	}
+	/* Round trips of another client give the broker time to send them. */
+	for (i = 0; i < 5; i++)
+		pub_acked(&t->loop, &p, "other", "x");
+	assert_int_equal(a.n, 0);
+	a.pause_at = 1;
+	xmq_mqtt_pause(a.m, false);
 	WAIT_FOR(&t->loop, a.n == 1);
-	/* Round trips of another client give the broker time to send the rest. */
 	for (i = 0; i < 5; i++)
 		pub_acked(&t->loop, &p, "other", "x");
 	spin(&t->loop, 100);
