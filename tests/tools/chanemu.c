@@ -252,7 +252,8 @@ static void on_client(uv_poll_t *h, int status, int events)
 		return;
 	/* QEMU disconnects as soon as the client half-closes, dropping what it sent. */
 	if (status < 0 || (events & UV_DISCONNECT)) {
-		client_drop(c, status < 0 ? uv_strerror(status) : "closed or half-closed");
+		/* libuv reports the socket's POLLERR as UV_EBADF: the peer went away badly. */
+		client_drop(c, status < 0 ? "connection error" : "closed or half-closed");
 	} else if ((events & UV_READABLE) && dir_room(&c->down) > 0) {
 		n = read(c->client->fd, c->down.buf + c->down.len, dir_room(&c->down));
 		if (n > 0)
