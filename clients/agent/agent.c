@@ -21,7 +21,7 @@
 #include "clients/agent/listener.h"
 #include "clients/agent/relay.h"
 
-#define FIND_INTERVAL_MS 1000
+#define RETRY_MS 1000
 #define LOG_INTERVAL_MS 60000
 
 uint64_t xmq__agent_now(const xmq_agent_t *a)
@@ -291,6 +291,7 @@ static void hvc_lost(xmq_chan_t *ch, int err)
 	/* Its write queue went with it. */
 	if (a->paused)
 		pause_clients(a, false);
+	xmq_chan_close(ch);
 }
 
 static void hvc_drain(xmq_chan_t *ch)
@@ -309,16 +310,25 @@ static void hvc_retry(xmq_chan_t *ch, int err)
 	uint64_t skipped;
 
 	if (xmq__agent_throttle_pass(&a->retry_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
-		xmq__agent_log(LOG_ERR, "cannot open hvc %s: %s: retrying", a->hvc,
+		xmq__agent_log(LOG_ERR, "cannot open hvc %s: %s: retrying every second", a->hvc,
 		               uv_strerror(err));
+	xmq_chan_close(ch);
 }
 
+static void on_timer(uv_timer_t *t);
+
+/* A chan is released: the agent is closing, or the hvc is to be reopened. */
 static void hvc_closed(xmq_chan_t *ch)
 {
 	xmq_agent_t *a = ch->data;
 
-	a->pending--;
-	maybe_free(a);
+	a->chan_live = false;
+	if (a->closing) {
+		a->pending--;
+		maybe_free(a);
+		return;
+	}
+	(void)uv_timer_start(&a->timer, on_timer, RETRY_MS, RETRY_MS);
 }
 
 static const xmq_chan_ops_t hvc_ops = {
@@ -330,6 +340,12 @@ static const xmq_chan_ops_t hvc_ops = {
 	.closed = hvc_closed,
 };
 
+/*
+ * Each attempt gets a fresh chan, closed after a failure, and the agent's
+ * timer makes the next one. A chan is never left to retry by itself: in
+ * this version of bridge/chan.c its retry timer calls attempt() through a
+ * cast, with the timer where the chan should be, and crashes.
+ */
 static int open_hvc(xmq_agent_t *a)
 {
 	int err = xmq_chan_init(a->loop, &a->chan, XMQ_CHAN_TTY, a->hvc, &hvc_ops, a);
@@ -374,11 +390,18 @@ static int find_channel(xmq_agent_t *a)
 	return err;
 }
 
-static void on_find_timer(uv_timer_t *t)
+/* Once a second while there is no chan: look the channel up, or reopen it. */
+static void on_timer(uv_timer_t *t)
 {
 	xmq_agent_t *a = t->data;
 
-	if (a->hvc != NULL || find_channel(a) == 0)
+	if (!a->chan_live) {
+		if (a->hvc == NULL)
+			(void)find_channel(a);
+		else
+			(void)open_hvc(a);
+	}
+	if (a->chan_live)
 		(void)uv_timer_stop(t);
 }
 
@@ -435,9 +458,9 @@ int xmq_agent_new(uv_loop_t *loop, const xmq_agent_opts_t *opts, xmq_agent_t **o
 	if (err != 0)
 		goto fail;
 	a->pending++;
-	err = uv_timer_init(loop, &a->find_timer);
+	err = uv_timer_init(loop, &a->timer);
 	if (err == 0) {
-		a->find_timer.data = a;
+		a->timer.data = a;
 		a->pending++;
 		err = uv_pipe_init(loop, &a->listener, 0);
 	}
@@ -475,8 +498,7 @@ int xmq_agent_start(xmq_agent_t *a)
 	a->listening = true;
 	xmq__agent_log(LOG_NOTICE, "listening on %s (mode %04o)", a->socket, a->opts.mode);
 	if (a->hvc == NULL) {
-		(void)uv_timer_start(&a->find_timer, on_find_timer, FIND_INTERVAL_MS,
-		                     FIND_INTERVAL_MS);
+		(void)uv_timer_start(&a->timer, on_timer, RETRY_MS, RETRY_MS);
 		return 0;
 	}
 	return a->chan_live ? 0 : open_hvc(a);
@@ -500,8 +522,8 @@ void xmq_agent_close(xmq_agent_t *a, void (*cb)(void *data), void *data)
 	xmq__routes_dispose(&a->routes);
 	if (a->listening)
 		xmq__listener_unlink(a->socket);
-	if (a->find_timer.data == a)
-		uv_close((uv_handle_t *)&a->find_timer, on_handle_closed);
+	if (a->timer.data == a)
+		uv_close((uv_handle_t *)&a->timer, on_handle_closed);
 	if (a->listener.data == a)
 		uv_close((uv_handle_t *)&a->listener, on_handle_closed);
 	xmq_link_close(&a->link, chan_link_closed);

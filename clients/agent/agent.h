@@ -85,9 +85,9 @@ typedef struct xmq_agent {
 	char *socket;
 
 	xmq_chan_t chan;          /* the hvc, once its path is known */
-	bool chan_live;           /* chan initialised */
+	bool chan_live;           /* chan initialised, not yet released */
 	xmq_link_t link;          /* initiator, over chan */
-	uv_timer_t find_timer;    /* looks for the channel by name */
+	uv_timer_t timer;         /* looks for the channel, reopens the hvc */
 	int find_err;             /* last lookup error, to log changes only */
 	uv_pipe_t listener;
 	bool listening;

@@ -373,6 +373,10 @@ typedef struct fixture {
 	int slave;        /* held open so that the master never sees a hangup */
 	char hvc[64];
 	peer_t d0;        /* the fake xenmqd */
+	peer_t d1;        /* another one, on a second pty */
+	int slave2;
+	char hvc2[64];
+	char link[96];    /* a symlink that stands for the hvc */
 	peer_t cl[NCLIENTS];
 	xmq_agent_t *agent;
 	bool agent_freed;
@@ -400,10 +404,37 @@ static void on_tick(uv_timer_t *t)
 {
 }
 
+/* The fake xenmqd on a pty master (raw). */
+static void pty_peer(fixture_t *f, peer_t *p, int master)
+{
+	struct termios t;
+
+	assert_int_equal(tcgetattr(master, &t), 0);
+	cfmakeraw(&t);
+	assert_int_equal(tcsetattr(master, TCSANOW, &t), 0);
+	peer_init(&f->loop, p, XMQ_LINK_RESPONDER, 0);
+	assert_int_equal(uv_pipe_open(&p->pipe, master), 0);
+	p->open = true;
+	peer_reading(p, true);
+}
+
+/* A new pty; returns its master, the slave's path in path, its fd in *slave. */
+static int new_pty(char path[64], int *slave)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+
+	assert_true(master >= 0);
+	assert_int_equal(grantpt(master), 0);
+	assert_int_equal(unlockpt(master), 0);
+	snprintf(path, 64, "%s", ptsname(master));
+	*slave = open(path, O_RDWR | O_NOCTTY);
+	assert_true(*slave >= 0);
+	return master;
+}
+
 static int setup(void **state)
 {
 	fixture_t *f = calloc(1, sizeof(*f));
-	struct termios t;
 
 	assert_non_null(f);
 	assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -413,21 +444,10 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->sock, sizeof(f->sock), "%s/run/agent.sock", f->dir);
 
-	f->master = posix_openpt(O_RDWR | O_NOCTTY);
-	assert_true(f->master >= 0);
-	assert_int_equal(grantpt(f->master), 0);
-	assert_int_equal(unlockpt(f->master), 0);
-	snprintf(f->hvc, sizeof(f->hvc), "%s", ptsname(f->master));
-	f->slave = open(f->hvc, O_RDWR | O_NOCTTY);
-	assert_true(f->slave >= 0);
-	assert_int_equal(tcgetattr(f->master, &t), 0);
-	cfmakeraw(&t);
-	assert_int_equal(tcsetattr(f->master, TCSANOW, &t), 0);
-
-	peer_init(&f->loop, &f->d0, XMQ_LINK_RESPONDER, 0);
-	assert_int_equal(uv_pipe_open(&f->d0.pipe, f->master), 0);
-	f->d0.open = true;
-	peer_reading(&f->d0, true);
+	f->master = new_pty(f->hvc, &f->slave);
+	pty_peer(f, &f->d0, f->master);
+	f->slave2 = -1;
+	snprintf(f->link, sizeof(f->link), "%s/hvc", f->dir);
 	current = f;
 	*state = f;
 	return 0;
@@ -442,7 +462,7 @@ static bool peers_closed(fixture_t *f)
 {
 	unsigned i;
 
-	if (f->d0.pending > 0)
+	if (f->d0.pending > 0 || f->d1.pending > 0)
 		return false;
 	for (i = 0; i < NCLIENTS; i++) {
 		if (f->cl[i].pending > 0)
@@ -465,6 +485,7 @@ static int teardown(void **state)
 	for (i = 0; i < NCLIENTS; i++)
 		peer_close(&f->cl[i]);
 	peer_close(&f->d0);  /* closes the master */
+	peer_close(&f->d1);
 	uv_close((uv_handle_t *)&f->tick, NULL);
 	while (!peers_closed(f))
 		(void)uv_run(&f->loop, UV_RUN_ONCE);
@@ -473,7 +494,12 @@ static int teardown(void **state)
 	for (i = 0; i < NCLIENTS; i++)
 		peer_free_frames(&f->cl[i]);
 	peer_free_frames(&f->d0);
-	close(f->slave);
+	peer_free_frames(&f->d1);
+	if (f->slave >= 0)
+		close(f->slave);
+	if (f->slave2 >= 0)
+		close(f->slave2);
+	(void)unlink(f->link);
 	snprintf(path, sizeof(path), "%s/run", f->dir);
 	(void)unlink(f->sock);
 	(void)rmdir(path);
@@ -878,6 +904,50 @@ static void test_agent_finds_channel_by_name(void **state)
 	WAIT_FOR(f, xmq_link_is_up(&f->cl[0].link));
 }
 
+static void test_agent_waits_for_hvc(void **state)
+{
+	fixture_t *f = *state;
+	xmq_agent_opts_t o = { .hvc = f->link };
+
+	/* The tty is not there yet: the agent keeps trying. */
+	agent_run(f, &o);
+	peer_connect(&f->loop, &f->cl[0], f->sock);
+	WAIT_FOR(f, f->agent->nclients == 1);
+	assert_int_equal(symlink(f->hvc, f->link), 0);
+	d0_start(f);
+	WAIT_FOR(f, xmq_link_is_up(&f->cl[0].link));
+}
+
+static void test_agent_reopens_hvc(void **state)
+{
+	fixture_t *f = *state;
+	xmq_agent_opts_t o = { .hvc = f->link };
+	int master2;
+
+	assert_int_equal(symlink(f->hvc, f->link), 0);
+	agent_run(f, &o);
+	d0_start(f);
+	client_up(f, 0);
+	(void)open_session(f, 0, 1, "app");
+
+	/* The tty goes away (its other side hangs up) and another one takes
+	 * its place: the agent reopens the path, and the client comes back. */
+	master2 = new_pty(f->hvc2, &f->slave2);
+	pty_peer(f, &f->d1, master2);
+	assert_int_equal(unlink(f->link), 0);
+	assert_int_equal(symlink(f->hvc2, f->link), 0);
+	close(f->slave);
+	f->slave = -1;
+	peer_close(&f->d0);
+	WAIT_FOR(f, !xmq_agent_channel_up(f->agent) && f->cl[0].downs == 1);
+	assert_int_equal(f->agent->routes.count, 0);
+	xmq_link_start(&f->d1.link);
+	WAIT_FOR(f, xmq_agent_channel_up(f->agent) && xmq_link_is_up(&f->d1.link));
+	WAIT_FOR(f, f->cl[0].ups == 2 && xmq_link_is_up(&f->cl[0].link));
+	send_open(&f->cl[0], 1, "app");
+	WAIT_FOR(f, peer_count(&f->d1, XMQ_T_OPEN) == 1);
+}
+
 static int noxen_find(const char *name, char **path)
 {
 	return -ENOTSUP;
@@ -977,6 +1047,8 @@ int main(void)
 		T(test_agent_slow_client_loses_qos0_only),
 		T(test_agent_refuses_over_max_clients),
 		T(test_agent_finds_channel_by_name),
+		T(test_agent_waits_for_hvc),
+		T(test_agent_reopens_hvc),
 		T(test_agent_channel_name_needs_xen),
 		T(test_agent_socket_file),
 		T(test_agent_close_ends_sessions),
