@@ -37,6 +37,7 @@
 #define DOWN_MAX 4096			/* Dom0 -> DomU bytes in flight inside the emulator */
 #define BACKLOG_LIMIT (1u << 20)	/* largest --backlog-max: QEMU's buffer limit */
 #define PTY_PAUSE_NS 100000000ull	/* after an error on the pty master, 100 ms */
+#define PACE_NS 10000000ull		/* how far ahead of its --rate-* a direction may run */
 
 struct opts {
 	const char *socket_path, *pty_link, *control_path, *ready_file;
@@ -108,14 +109,17 @@ static size_t dir_clear(struct dir *d)
 	return n;
 }
 
-/* The bytes d may move now: all without a rate, else 10 ms worth once their time has come. */
+/*
+ * The bytes d may move now: all of them without a rate; else up to 10 ms worth, as long as
+ * d is not more than PACE_NS ahead of its rate (so timer delays do not lower the average).
+ */
 static size_t dir_allow(const struct dir *d)
 {
 	size_t slice = d->rate / 100 ? d->rate / 100 : 1;
 
 	if (!d->rate)
 		return d->len;
-	if (uv_hrtime() < d->next_ns)
+	if (d->next_ns > uv_hrtime() + PACE_NS)
 		return 0;
 	return d->len < slice ? d->len : slice;
 }
@@ -415,7 +419,7 @@ static void chan_update(struct chan *c)
 		if (up_go && dir_allow(&c->up))
 			ev |= UV_WRITABLE;
 		else if (up_go)
-			wake_ns = c->up.next_ns;
+			wake_ns = c->up.next_ns - PACE_NS;
 		watch_set(c->client, ev);
 	}
 	ev = 0;
@@ -427,7 +431,7 @@ static void chan_update(struct chan *c)
 		if (dir_allow(&c->down))
 			ev |= UV_WRITABLE;
 		else if (c->down.len > 0)
-			wake_ns = earliest(wake_ns, c->down.next_ns);
+			wake_ns = earliest(wake_ns, c->down.next_ns - PACE_NS);
 	} else {
 		wake_ns = earliest(wake_ns, c->pty_pause_ns);
 	}
