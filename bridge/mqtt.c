@@ -27,12 +27,20 @@
  *   of the QoS 1 message ids awaiting PUBACK tells the two apart.
  * - A QoS 1 publish made while disconnected returns MOSQ_ERR_NO_CONN but
  *   stays queued and is sent after the next CONNACK.
+ * - libmosquitto closes its socket as soon as the DISCONNECT is written.
+ *   Mosquitto, if it then writes to us before it has read the DISCONNECT,
+ *   fails with EPIPE, counts the connection as broken and publishes the
+ *   will. So xmq_mqtt_close() keeps a duplicate of the socket open and
+ *   polls that until Mosquitto closes its end (see "closing").
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -45,7 +53,7 @@
 #define TICK_MS 1000          /* mosquitto_loop_misc() period */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define DRAIN_MS 1000         /* longest wait for the DISCONNECT to be written */
+#define DRAIN_MS 1000         /* longest wait for the broker to close after DISCONNECT */
 #define READ_BUDGET 64        /* mosquitto_loop_read() calls per wakeup */
 #define KEEPALIVE_DEFAULT 30
 #define MQTT_PAYLOAD_MAX 268435455u  /* largest MQTT remaining length */
@@ -57,7 +65,7 @@ enum state {
 	S_CONNECTING,  /* CONNECT sent, no CONNACK yet */
 	S_DISCARD,     /* ending an old session to give a clean start */
 	S_OPEN,        /* CONNACK with success */
-	S_CLOSING,     /* xmq_mqtt_close(): DISCONNECT on its way out */
+	S_CLOSING,     /* xmq_mqtt_close(): DISCONNECT on its way, lingering */
 	S_CLOSED       /* handles closing; then closed() and free */
 };
 
@@ -91,6 +99,8 @@ struct xmq_mqtt {
 	bool poll_closing;   /* uv_close(poll) is pending */
 	bool connect_due;    /* connect once poll_closing is over */
 	int poll_events;
+	int linger_fd;       /* closing: our duplicate of the socket, or -1 */
+	bool lingering;      /* poll watches linger_fd */
 	uv_timer_t timer;
 	uv_timer_t kick;
 	unsigned depth;      /* inside a libmosquitto call that runs callbacks */
@@ -372,10 +382,18 @@ static void update_poll(xmq_mqtt_t *m)
 
 	if (!m->poll_live)
 		return;
-	if (!m->paused && m->state != S_CLOSING)
-		events |= UV_READABLE;
-	if (mosquitto_want_write(m->mosq))
-		events |= UV_WRITABLE;
+	if (m->state == S_CLOSING) {
+		/* Lingering: for the broker's EOF, and the DISCONNECT if it is
+		 * still queued in libmosquitto's (still open) socket. */
+		events = UV_READABLE;
+		if (mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq))
+			events |= UV_WRITABLE;
+	} else {
+		if (!m->paused)
+			events |= UV_READABLE;
+		if (mosquitto_want_write(m->mosq))
+			events |= UV_WRITABLE;
+	}
 	if (events == m->poll_events)
 		return;
 	if (events == 0)
@@ -468,9 +486,13 @@ static void on_poll_closed(uv_handle_t *h)
 	xmq_mqtt_t *m = h->data;
 
 	m->poll_closing = false;
-	if (m->state == S_CLOSED) {
-		if (--m->pending == 0)
-			close_continue(m);
+	if (m->state == S_CLOSING) {
+		if (m->lingering) {
+			m->lingering = false;
+			close(m->linger_fd);
+			m->linger_fd = -1;
+		}
+		close_continue(m);
 		return;
 	}
 	if (m->connect_due) {
@@ -500,8 +522,11 @@ static void on_tick(uv_timer_t *t)
 		after_mosq(m);
 		break;
 	case S_CLOSING:
-		/* The DISCONNECT could not be written in time: give up on it. */
-		uv_timer_stop(&m->timer);
+		/* The broker did not close in time: give up on it. */
+		if (m->linger_fd >= 0 && !m->lingering) {
+			close(m->linger_fd);
+			m->linger_fd = -1;
+		}
 		if (m->poll_live)
 			poll_release(m);
 		close_continue(m);
@@ -529,10 +554,16 @@ static void read_some(xmq_mqtt_t *m)
 	}
 }
 
+static void linger_io(xmq_mqtt_t *m, int status, int events);
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	xmq_mqtt_t *m = h->data;
 
+	if (m->state == S_CLOSING) {
+		linger_io(m, status, events);
+		return;
+	}
 	/* On an error let libmosquitto meet it and report it. */
 	if (status < 0)
 		events = m->poll_events;
@@ -610,10 +641,8 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 	enum state was = m->state;
 	int err, reason;
 
-	if (was == S_CLOSING) {
-		poll_release(m);
-		return;
-	}
+	if (was == S_CLOSING)
+		return;  /* the poll, if any, watches our duplicate */
 	if (was != S_CONNECTING && was != S_DISCARD && was != S_OPEN)
 		return;
 	poll_release(m);
@@ -772,6 +801,9 @@ static void dispose(xmq_mqtt_t *m)
 	m->qos1_mids = NULL;
 	free(m->will);
 	m->will = NULL;
+	if (m->linger_fd >= 0)
+		close(m->linger_fd);
+	m->linger_fd = -1;
 }
 
 /* Hand the will (m->will) to libmosquitto, which copies it. */
@@ -840,6 +872,7 @@ int xmq_mqtt_new(uv_loop_t *loop, const xmq_mqtt_opts_t *o, const xmq_mqtt_cb_t 
 	m->fresh_owed = o->clean_start;
 	m->backoff_ms = BACKOFF_MIN_MS;
 	m->held_tail = &m->held_head;
+	m->linger_fd = -1;
 	err = parse_address(o->address, &m->host, &m->port);
 	if (err < 0)
 		goto out;
@@ -1043,9 +1076,41 @@ static void on_timer_closed(uv_handle_t *h)
 }
 
 /*
+ * linger_io - closing, the poll on linger_fd: write what libmosquitto still
+ * has (its DISCONNECT), drop what the broker still sends, and stop at its
+ * EOF (it has read our DISCONNECT) or error.
+ */
+static void linger_io(xmq_mqtt_t *m, int status, int events)
+{
+	char buf[4096];
+	bool done = status < 0;
+	ssize_t n;
+	int i;
+
+	if (!done && (events & UV_WRITABLE) && mosquitto_socket(m->mosq) >= 0) {
+		m->depth++;
+		(void)mosquitto_loop_write(m->mosq, 1);
+		m->depth--;
+	}
+	for (i = 0; !done && (events & UV_READABLE) && i < READ_BUDGET; i++) {
+		n = recv(m->linger_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			done = true;
+		break;
+	}
+	if (done)
+		poll_release(m);  /* on_poll_closed() closes linger_fd */
+	else
+		update_poll(m);
+}
+
+/*
  * close_continue - the steps of closing, each run when the one before is
- * done: wait for the DISCONNECT to be written (or DRAIN_MS), close every
- * handle, then free everything and tell the owner.
+ * done: move the poll to our duplicate of the socket and linger there until
+ * the broker closes (or DRAIN_MS), close every handle, then free everything
+ * and tell the owner.
  */
 static void close_continue(xmq_mqtt_t *m)
 {
@@ -1054,20 +1119,22 @@ static void close_continue(xmq_mqtt_t *m)
 	if (m->depth > 0)
 		return;  /* inside libmosquitto: after_mosq() comes back here */
 	if (m->state == S_CLOSING) {
-		if (m->poll_live && mosquitto_socket(m->mosq) >= 0 &&
-		    mosquitto_want_write(m->mosq)) {
-			m->depth++;
-			(void)mosquitto_loop_write(m->mosq, 1);
-			m->depth--;
-			if (m->poll_live && mosquitto_socket(m->mosq) >= 0 &&
-			    mosquitto_want_write(m->mosq)) {
+		if (m->poll_closing || m->lingering)
+			return;  /* on_poll_closed() comes back here */
+		if (m->linger_fd >= 0) {
+			if (uv_poll_init_socket(m->loop, &m->poll, m->linger_fd) == 0) {
+				m->poll.data = m;
+				m->poll_live = true;
+				m->lingering = true;
+				m->poll_events = 0;
 				update_poll(m);
-				return;  /* on_poll() or the deadline comes back here */
+				return;
 			}
+			close(m->linger_fd);
+			m->linger_fd = -1;
 		}
 		m->state = S_CLOSED;
-		poll_release(m);
-		m->pending = m->poll_closing ? 3 : 2;
+		m->pending = 2;
 		uv_close((uv_handle_t *)&m->timer, on_timer_closed);
 		uv_close((uv_handle_t *)&m->kick, on_timer_closed);
 		return;
@@ -1084,6 +1151,7 @@ static void close_continue(xmq_mqtt_t *m)
 void xmq_mqtt_close(xmq_mqtt_t *m, int reason, uint32_t expiry)
 {
 	mosquitto_property *props = NULL;
+	int fd;
 
 	if (m == NULL || m->state >= S_CLOSING)
 		return;
@@ -1091,6 +1159,11 @@ void xmq_mqtt_close(xmq_mqtt_t *m, int reason, uint32_t expiry)
 	uv_timer_stop(&m->timer);
 	uv_timer_stop(&m->kick);
 	if (m->poll_live) {
+		/* Stop polling libmosquitto's descriptor while it is open: it
+		 * closes it once the DISCONNECT is written. */
+		fd = mosquitto_socket(m->mosq);
+		poll_release(m);
+		m->linger_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 		if (m->cur_expiry != 0 && expiry != m->cur_expiry &&
 		    mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
 		                                 expiry) != MOSQ_ERR_SUCCESS)

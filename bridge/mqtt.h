@@ -149,9 +149,11 @@ void xmq_mqtt_pause(xmq_mqtt_t *m, bool paused);
  * xmq_mqtt_close - end the session: send DISCONNECT with reason (0: normal,
  * the will is not published; 4, MQTT_RC_DISCONNECT_WITH_WILL_MSG: it is) and
  * the session expiry interval expiry (ignored if the connection was opened
- * with 0: MQTT forbids raising it at DISCONNECT), wait at most a second for it to
- * be written, close the socket and every handle, then call cb->closed and
- * free m. No other callback runs after this call. Idempotent.
+ * with 0: MQTT forbids raising it at DISCONNECT), keep the socket open until
+ * Mosquitto closes its end (at most a second: closing first could make it
+ * miss the DISCONNECT and publish the will), close every handle, then call
+ * cb->closed and free m. No other callback runs after this call.
+ * Idempotent.
  */
 void xmq_mqtt_close(xmq_mqtt_t *m, int reason, uint32_t expiry);
 
