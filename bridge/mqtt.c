@@ -116,7 +116,7 @@ static void on_tick(uv_timer_t *t);
 static void close_continue(xmq_mqtt_t *m);
 static int set_will(xmq_mqtt_t *m);
 
-/* ---- the library, once ---------------------------------------------------- */
+/* ---- the library, once ------------------------------------------------ */
 
 static uv_once_t lib_once = UV_ONCE_INIT;
 

@@ -36,6 +36,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #define FIXTURE_WAIT_MS 10000
 
@@ -131,6 +134,10 @@ static inline int xmq_mosq_fixture_start(xmq_mosq_fixture_t *f)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+#ifdef __linux__
+		/* Do not outlive a test that crashes or is killed. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
 		fd = open("/dev/null", O_RDWR);
 		if (fd >= 0) {
 			dup2(fd, 0);
