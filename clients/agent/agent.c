@@ -115,32 +115,46 @@ void xmq__agent_client_freed(xmq_agent_t *a)
 	maybe_free(a);
 }
 
-/* A connection over max_clients: accepted to take it off the backlog, and
- * closed at once. */
-static void refuse(xmq_agent_t *a, uv_stream_t *server)
-{
-	uv_pipe_t *p = malloc(sizeof(*p));
-	uint64_t skipped;
+static void on_connection(uv_stream_t *server, int status);
 
-	a->stats.refused++;
-	if (xmq__agent_throttle_pass(&a->refuse_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
-		xmq__agent_log(LOG_WARNING, "refusing a client: %u clients already "
-		               "(--max-clients); %llu more refused since the last warning",
-		               a->nclients, (unsigned long long)skipped);
-	if (p == NULL || uv_pipe_init(a->loop, p, 0) != 0) {
-		/* libuv then keeps the connection pending until a later
-		 * accept; the listener is not lost. */
-		free(p);
+static void on_rejected(uv_handle_t *h)
+{
+	xmq_agent_t *a = h->data;
+
+	a->reject_busy = false;
+	if (a->closing) {
+		a->pending--;
+		maybe_free(a);
 		return;
 	}
-	(void)uv_accept(server, (uv_stream_t *)p);
-	uv_close((uv_handle_t *)p, (uv_close_cb)free);
+	if (a->reject_again) {
+		a->reject_again = false;
+		on_connection((uv_stream_t *)&a->listener, 0);
+	}
+}
+
+/*
+ * Take one connection off the listener and close it. libuv watches a
+ * listener again only once its pending connection is accepted, so one that
+ * is not wanted, or that could not be served, must still be accepted. The
+ * handle for it is part of the agent, so that dropping a connection never
+ * needs memory; while it is in use, on_connection() defers.
+ */
+static void reject(xmq_agent_t *a)
+{
+	if (uv_pipe_init(a->loop, &a->reject, 0) != 0)
+		return;
+	a->reject.data = a;
+	a->reject_busy = true;
+	(void)uv_accept((uv_stream_t *)&a->listener, (uv_stream_t *)&a->reject);
+	uv_close((uv_handle_t *)&a->reject, on_rejected);
 }
 
 static void on_connection(uv_stream_t *server, int status)
 {
 	xmq_agent_t *a = server->data;
 	xmq_agent_client_t *c;
+	uint64_t skipped;
 	int err;
 
 	if (status < 0) {
@@ -148,8 +162,19 @@ static void on_connection(uv_stream_t *server, int status)
 		               uv_strerror(status));
 		return;
 	}
+	if (a->reject_busy) {
+		/* Handled once the last rejection is done (on_rejected). */
+		a->reject_again = true;
+		return;
+	}
 	if (a->nclients >= a->opts.max_clients) {
-		refuse(a, server);
+		a->stats.refused++;
+		if (xmq__agent_throttle_pass(&a->refuse_log, xmq__agent_now(a),
+		                             LOG_INTERVAL_MS, &skipped))
+			xmq__agent_log(LOG_WARNING, "refusing a client: %u clients already "
+			               "(--max-clients); %llu more refused since the last "
+			               "warning", a->nclients, (unsigned long long)skipped);
+		reject(a);
 		return;
 	}
 	a->alive++;
@@ -157,6 +182,8 @@ static void on_connection(uv_stream_t *server, int status)
 	if (err != 0) {
 		xmq__agent_log(LOG_ERR, "socket %s: cannot accept a client: %s", a->socket,
 		               uv_strerror(err));
+		/* In case it failed before accepting. */
+		reject(a);
 		return;
 	}
 	c->next = a->clients;
@@ -526,6 +553,8 @@ void xmq_agent_close(xmq_agent_t *a, void (*cb)(void *data), void *data)
 		uv_close((uv_handle_t *)&a->timer, on_handle_closed);
 	if (a->listener.data == a)
 		uv_close((uv_handle_t *)&a->listener, on_handle_closed);
+	if (a->reject_busy)
+		a->pending++;
 	xmq_link_close(&a->link, chan_link_closed);
 	if (a->chan_live) {
 		a->pending++;

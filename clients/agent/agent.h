@@ -91,6 +91,9 @@ typedef struct xmq_agent {
 	int find_err;             /* last lookup error, to log changes only */
 	uv_pipe_t listener;
 	bool listening;
+	uv_pipe_t reject;         /* takes a connection off the backlog to drop it */
+	bool reject_busy;         /* reject is closing */
+	bool reject_again;        /* another one to drop once it is closed */
 
 	xmq_routes_t routes;
 	xmq_agent_client_t *clients;  /* open clients, most recent first */

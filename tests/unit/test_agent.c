@@ -860,9 +860,11 @@ static void test_agent_refuses_over_max_clients(void **state)
 	agent_run(f, &o);
 	d0_start(f);
 	client_up(f, 0);
+	/* Two at once: the second waits for the first one's rejection. */
 	peer_connect(&f->loop, &f->cl[1], f->sock);
-	WAIT_FOR(f, f->cl[1].eof);
-	assert_int_equal(f->agent->stats.refused, 1);
+	peer_connect(&f->loop, &f->cl[2], f->sock);
+	WAIT_FOR(f, f->cl[1].eof && f->cl[2].eof);
+	assert_int_equal(f->agent->stats.refused, 2);
 	assert_int_equal(f->agent->nclients, 1);
 	assert_false(xmq_link_is_up(&f->cl[1].link));
 	(void)open_session(f, 0, 1, "still-here");
