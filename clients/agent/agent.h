@@ -105,6 +105,7 @@ typedef struct xmq_agent {
 	xmq_agent_stats_t stats;
 	xmq_agent_throttle_t refuse_log;
 	xmq_agent_throttle_t unknown_log;
+	xmq_agent_throttle_t oversize_log;
 	xmq_agent_throttle_t retry_log;
 
 	bool closing;

@@ -35,6 +35,7 @@ struct xmq_agent_client {
 	char last_app[XMQ_APP_MAX + 1];  /* the app it opened last, for logs */
 	uint64_t qos0_dropped;
 	xmq_agent_throttle_t drop_log;
+	xmq_agent_throttle_t refuse_log;
 	bool closing;
 	unsigned pending;          /* handles still closing */
 };

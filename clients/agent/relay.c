@@ -43,14 +43,24 @@ static void send_close(xmq_link_t *to, uint16_t stream, uint8_t reason)
 		(void)xmq_link_write(to, &w);
 }
 
-/* Answer an OPEN that the agent itself refuses. */
-static void refuse_open(xmq_agent_t *a, xmq_agent_client_t *c, uint16_t stream, uint8_t reason)
+/* Answer an OPEN that the agent itself refuses, saying why in the log
+ * (at most once a minute per client: an application may retry fast). */
+static void refuse_open(xmq_agent_t *a, xmq_agent_client_t *c, uint16_t stream, uint8_t reason,
+                        const char *app, const char *why)
 {
 	xmq_open_ack_t b = { .reason = reason };
+	char q[XMQ_AGENT_QUOTE_MAX];
+	uint64_t skipped;
 	xmq_hdr_t h;
 	xmq_wire_t w;
 
 	a->stats.open_refused++;
+	if (xmq__agent_throttle_pass(&c->refuse_log, xmq__agent_now(a), LOG_INTERVAL_MS,
+	                             &skipped))
+		xmq__agent_log(LOG_WARNING, "client %u: refused app %s on stream %u: %s "
+		               "(%llu more refused since the last warning)", c->id,
+		               xmq__agent_quote(q, app), stream, why,
+		               (unsigned long long)skipped);
 	xmq_link_hdr(&c->link, XMQ_T_OPEN_ACK, stream, &h);
 	if (xmq_encode_open_ack(&h, &b, &w) == 0)
 		(void)xmq_link_write(&c->link, &w);
@@ -108,12 +118,16 @@ static void wrong_way(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
 
 static void oversize(xmq_agent_t *a, unsigned to, const xmq_frame_t *f, uint32_t max)
 {
+	uint64_t skipped;
 	char who[32];
 
 	a->stats.oversize++;
-	xmq__agent_log(LOG_WARNING, "dropped %s of %zu bytes on its way to %s: "
-	               "larger than the %u bytes it accepts", xmq_type_name(f->hdr.type),
-	               f->len, sender(to, who), (unsigned)max);
+	if (xmq__agent_throttle_pass(&a->oversize_log, xmq__agent_now(a), LOG_INTERVAL_MS,
+	                             &skipped))
+		xmq__agent_log(LOG_WARNING, "dropped %s of %zu bytes on its way to %s: "
+		               "larger than the %u bytes it accepts (%llu dropped in all)",
+		               xmq_type_name(f->hdr.type), f->len, sender(to, who),
+		               (unsigned)max, (unsigned long long)a->stats.oversize);
 }
 
 /* ---- up: a client to the channel ------------------------------------------- */
@@ -139,9 +153,8 @@ static void open_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 	if (err != 0) {
 		/* Refused: the stream is closed for the client, so the
 		 * session it would have replaced ends too. */
-		xmq__agent_log(LOG_WARNING, "client %u: refused OPEN on stream %u: %s",
-		               c->id, f->hdr.stream, xmq_strerror(err));
-		refuse_open(a, c, f->hdr.stream, xmq__reason_from_err(err));
+		refuse_open(a, c, f->hdr.stream, xmq__reason_from_err(err), NULL,
+		            xmq_strerror(err));
 		if (r != NULL)
 			end_route(a, r, MQTT_RC_NORMAL_DISCONNECTION);
 		return;
@@ -151,11 +164,10 @@ static void open_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 		if (c->routes.count < XMQ_AGENT_CLIENT_STREAMS_MAX)
 			err = xmq__routes_add(&a->routes, &c->routes, c, f->hdr.stream, &r);
 		if (err != 0) {
-			xmq__agent_log(LOG_WARNING, "client %u: refused app %s: %s", c->id,
-			               xmq__agent_quote(q, o.app), err == -ENOSPC ?
-			               "no session left on the channel" : xmq_strerror(err));
 			refuse_open(a, c, f->hdr.stream, err == -ENOSPC ?
-			            MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SERVER_BUSY);
+			            MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SERVER_BUSY, o.app,
+			            err == -ENOSPC ? "no session left on the channel" :
+			            xmq_strerror(err));
 			return;
 		}
 	}
