@@ -759,6 +759,47 @@ static void test_agent_open_refused_frees_route(void **state)
 	assert_int_equal(peer_count(&f->cl[0], XMQ_T_PUBLISH), 0);
 }
 
+static void test_agent_checks_what_it_routes(void **state)
+{
+	fixture_t *f = *state;
+	xmq_agent_opts_t o = { 0 };
+	static const uint8_t junk[] = { 0x00, 0x01 };
+	xmq_frame_t bad = { .body = junk, .body_len = sizeof(junk) };
+	xmq_hdr_t h;
+	xmq_wire_t w;
+	long k;
+
+	/* xenmqd accepts frames of 1 KiB at most. */
+	f->d0.link.opts.max_frame = 1024;
+	agent_run(f, &o);
+	d0_start(f);
+	client_up(f, 0);
+	assert_int_equal(f->cl[0].link.peer_max_frame, 1024);
+
+	/* A malformed OPEN is answered by the agent, never passed on. */
+	bad.hdr.type = XMQ_T_OPEN;
+	xmq_link_hdr(&f->cl[0].link, XMQ_T_OPEN, 4, &h);
+	assert_int_equal(xmq_encode_rewrap(&h, &bad, &w), 0);
+	send_wire(&f->cl[0], &w);
+	WAIT_FOR(f, peer_count(&f->cl[0], XMQ_T_OPEN_ACK) == 1);
+	k = peer_find(&f->cl[0], XMQ_T_OPEN_ACK, 0);
+	assert_int_equal(f->cl[0].frames[k].stream, 4);
+	assert_int_equal(f->cl[0].frames[k].body[0], 0x81);  /* malformed packet */
+	assert_int_equal(f->agent->stats.open_refused, 1);
+
+	/* A PUBLISH larger than xenmqd takes: QoS 1 is answered 0x95. */
+	(void)open_session(f, 0, 1, "big");
+	send_publish(&f->cl[0], 1, "t/big", 2000, 1, 9);
+	WAIT_FOR(f, peer_count(&f->cl[0], XMQ_T_PUBACK) == 1);
+	k = peer_find(&f->cl[0], XMQ_T_PUBACK, 0);
+	assert_int_equal(f->cl[0].frames[k].body[1], 9);
+	assert_int_equal(f->cl[0].frames[k].body[2], 0x95);
+	assert_int_equal(f->agent->stats.oversize, 1);
+	send_publish(&f->cl[0], 1, "t/small", 100, 1, 10);
+	WAIT_FOR(f, peer_count(&f->d0, XMQ_T_PUBLISH) == 1);
+	assert_int_equal(peer_count(&f->d0, XMQ_T_OPEN), 1);
+}
+
 static void test_agent_streams_exhausted(void **state)
 {
 	fixture_t *f = *state;
@@ -1044,6 +1085,7 @@ int main(void)
 		T(test_agent_channel_restart_reprobes_clients),
 		T(test_agent_client_cannot_use_other_stream),
 		T(test_agent_open_refused_frees_route),
+		T(test_agent_checks_what_it_routes),
 		T(test_agent_streams_exhausted),
 		T(test_agent_backpressure_pauses_clients),
 		T(test_agent_slow_client_loses_qos0_only),
