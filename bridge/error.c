@@ -78,7 +78,10 @@ uint8_t xmq__reason_from_err(int err)
 	case -ENOBUFS: return MQTT_RC_QUOTA_EXCEEDED;
 	case -EPROTO: return MQTT_RC_PROTOCOL_ERROR;
 	case -ENOTCONN:
-	case -ECONNREFUSED: return MQTT_RC_SERVER_UNAVAILABLE;
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -EPIPE: return MQTT_RC_SERVER_UNAVAILABLE;
+	case -ETIMEDOUT: return MQTT_RC_KEEP_ALIVE_TIMEOUT;
 	default: return MQTT_RC_UNSPECIFIED;
 	}
 }

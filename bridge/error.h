@@ -19,7 +19,8 @@ int xmq__err_from_mosq(int mosq_err);
  * -EMSGSIZE packet too large, -ENOTSUP QoS not supported, XMQ_ETOPIC topic
  * name invalid, XMQ_EFILTER topic filter invalid, -EACCES not authorised,
  * XMQ_ERATE message rate too high, -ENOBUFS quota exceeded, -EPROTO protocol
- * error, -ENOTCONN/-ECONNREFUSED server unavailable, others unspecified.
+ * error, -ENOTCONN/-ECONNREFUSED/-ECONNRESET/-EPIPE server unavailable,
+ * -ETIMEDOUT keep alive timeout, others unspecified.
  */
 uint8_t xmq__reason_from_err(int err);
 
