@@ -35,8 +35,10 @@
 #define TAKEOVER_MS 5000
 /* A session that lasted this long was not part of a fight over its name. */
 #define STABLE_MS 30000
-/* How long a closing client waits for its CLOSE to be written. */
-#define CLOSE_WAIT_MS 1000
+/* How long a closing client waits for what it wrote (its CLOSE last) to
+ * leave: long enough for a full queue to drain over a slow channel, short
+ * enough not to hang on a peer that stopped reading. */
+#define CLOSE_WAIT_MS 2000
 
 typedef enum state {
 	ST_DOWN,     /* no link: waiting for the handshake */
