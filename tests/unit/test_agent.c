@@ -865,6 +865,34 @@ static void test_agent_backpressure_pauses_clients(void **state)
 	assert_int_equal(f->agent->stats.qos0_dropped, 0);
 }
 
+static void test_agent_flood_does_not_starve_others(void **state)
+{
+	fixture_t *f = *state;
+	xmq_agent_opts_t o = { 0 };
+	const unsigned n = 1000;
+	uint16_t calm;
+	unsigned i;
+	long k;
+
+	agent_run(f, &o);
+	d0_start(f);
+	client_up(f, 0);
+	client_up(f, 1);
+	(void)open_session(f, 0, 1, "flood");
+	calm = open_session(f, 1, 1, "calm");
+
+	/* A megabyte from one client, then one message from the other: the
+	 * agent reads each client a bounded amount at a time, so the calm
+	 * one's message does not wait behind the whole flood. */
+	for (i = 0; i < n; i++)
+		send_publish(&f->cl[0], 1, "t/flood", 1000, 0, 0);
+	send_publish(&f->cl[1], 1, "t/calm", 10, 0, 0);
+	WAIT_FOR(f, peer_count(&f->d0, XMQ_T_PUBLISH) == n + 1);
+	for (k = 0; f->d0.frames[k].type != XMQ_T_PUBLISH || f->d0.frames[k].stream != calm; k++)
+		;
+	assert_true((unsigned long)k < f->d0.nframes - n / 2);
+}
+
 static void test_agent_slow_client_loses_qos0_only(void **state)
 {
 	fixture_t *f = *state;
@@ -1088,6 +1116,7 @@ int main(void)
 		T(test_agent_checks_what_it_routes),
 		T(test_agent_streams_exhausted),
 		T(test_agent_backpressure_pauses_clients),
+		T(test_agent_flood_does_not_starve_others),
 		T(test_agent_slow_client_loses_qos0_only),
 		T(test_agent_refuses_over_max_clients),
 		T(test_agent_finds_channel_by_name),
