@@ -1019,6 +1019,19 @@ static void test_agent_reopens_hvc(void **state)
 	WAIT_FOR(f, peer_count(&f->d1, XMQ_T_OPEN) == 1);
 }
 
+static void test_agent_hvc_find_without_xenstore(void **state)
+{
+	char *path = (char *)"unchanged";
+	int err;
+
+	/* XenStore exists only inside Xen (tests/xen covers it there). */
+	if (access("/dev/xen/xenbus", F_OK) == 0 || access("/run/xenstored/socket", F_OK) == 0)
+		skip();
+	err = xmq__hvc_find("org.xenmq", &path);
+	assert_true(err == -ENODEV || err == -ENOTSUP);
+	assert_string_equal(path, "unchanged");
+}
+
 static int noxen_find(const char *name, char **path)
 {
 	return -ENOTSUP;
@@ -1123,6 +1136,7 @@ int main(void)
 		T(test_agent_waits_for_hvc),
 		T(test_agent_reopens_hvc),
 		T(test_agent_channel_name_needs_xen),
+		cmocka_unit_test(test_agent_hvc_find_without_xenstore),
 		T(test_agent_socket_file),
 		T(test_agent_close_ends_sessions),
 #undef T
