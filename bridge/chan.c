@@ -29,9 +29,12 @@ typedef struct wreq {
 	uint8_t *data;
 } wreq_t;
 
-static const xmq_chan_ops_t no_ops;
-
 static void attempt(xmq_chan_t *c);
+
+static void on_retry(uv_timer_t *t)
+{
+	attempt(t->data);
+}
 
 static void maybe_closed(xmq_chan_t *c)
 {
@@ -51,7 +54,7 @@ static void on_io_closed(uv_handle_t *h)
 	}
 	if (c->kind == XMQ_CHAN_ACCEPTED)
 		return;
-	(void)uv_timer_start(&c->retry, (uv_timer_cb)attempt, c->backoff_ms, 0);
+	(void)uv_timer_start(&c->retry, on_retry, c->backoff_ms, 0);
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
@@ -158,7 +161,7 @@ static void attempt(xmq_chan_t *c)
 	if (err != 0) {
 		if (c->ops->retry != NULL)
 			c->ops->retry(c, err);
-		(void)uv_timer_start(&c->retry, (uv_timer_cb)attempt, BACKOFF_MAX_MS, 0);
+		(void)uv_timer_start(&c->retry, on_retry, BACKOFF_MAX_MS, 0);
 		return;
 	}
 	c->io.handle.data = c;
@@ -234,9 +237,8 @@ int xmq_chan_accept(uv_stream_t *server, xmq_chan_t *c, const xmq_chan_ops_t *op
 		err = uv_accept(server, &c->io.stream);
 	}
 	if (err != 0) {
-		/* Nothing was handed out yet: close what was made, telling
-		 * no one, and let the handles finish closing on their own. */
-		c->ops = &no_ops;
+		/* The handles exist: they close as usual, and ops->closed
+		 * tells the owner when c may be freed. */
 		xmq_chan_close(c);
 		return err;
 	}

@@ -80,7 +80,8 @@ int xmq_chan_init(uv_loop_t *loop, xmq_chan_t *c, xmq_chan_kind_t kind,
 /*
  * xmq_chan_accept - accept one client of server into c (kind ACCEPTED),
  * already open and reading; ops->open is not called. Returns 0 or a libuv
- * error, c being then unused (no close needed).
+ * error; after an error c is closing already, and ops->closed runs once its
+ * handles are released: only then may c be freed.
  */
 int xmq_chan_accept(uv_stream_t *server, xmq_chan_t *c, const xmq_chan_ops_t *ops,
                     void *data) XMQ_WUR;
