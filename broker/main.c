@@ -101,7 +101,7 @@ static int parse_args(int argc, char **argv, options_t *o)
 	return 0;
 }
 
-/* Load the configuration and its ACL; on failure say why on stderr. */
+/* Load the configuration and its ACL; on failure say why on stderr, in one line. */
 static int load(const char *path, xmq_conf_t *conf, xmq_acl_t **acl)
 {
 	char err[512];
@@ -109,9 +109,11 @@ static int load(const char *path, xmq_conf_t *conf, xmq_acl_t **acl)
 
 	rc = xmq_conf_load(path, conf, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "xenmqd: %s\n", rc == XMQ_ECONFIG ? err : xmq_strerror(rc));
-		if (rc != XMQ_ECONFIG)
-			fprintf(stderr, "xenmqd: cannot read the configuration %s (use -c FILE)\n", path);
+		if (rc == XMQ_ECONFIG)
+			fprintf(stderr, "xenmqd: %s\n", err);
+		else
+			fprintf(stderr, "xenmqd: cannot read the configuration %s: %s (use -c FILE)\n",
+			        path, xmq_strerror(rc));
 		return rc;
 	}
 	*acl = NULL;
@@ -119,9 +121,11 @@ static int load(const char *path, xmq_conf_t *conf, xmq_acl_t **acl)
 		return 0;
 	rc = xmq_acl_load(conf->acl_file, acl, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "xenmqd: %s\n", rc == XMQ_ECONFIG ? err : xmq_strerror(rc));
-		if (rc != XMQ_ECONFIG)
-			fprintf(stderr, "xenmqd: cannot read acl_file %s\n", conf->acl_file);
+		if (rc == XMQ_ECONFIG)
+			fprintf(stderr, "xenmqd: %s\n", err);
+		else
+			fprintf(stderr, "xenmqd: cannot read acl_file %s: %s\n", conf->acl_file,
+			        xmq_strerror(rc));
 		xmq_conf_dispose(conf);
 	}
 	return rc;
