@@ -205,7 +205,7 @@ bench: all $(TEST_TOOLS)
 	tests/bench/run.sh $(B)
 
 demo: all $(TEST_TOOLS)
-	tests/demo/run.sh $(B)
+	tests/demo/demo.sh $(B)
 
 test-xen: all $(TEST_TOOLS)
 	tests/xen/run.sh $(B)
