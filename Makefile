@@ -87,8 +87,8 @@ AGENT_A := $(B)/libxmqagent.a
 LIB_A := $(B)/libxenmq.a
 LIB_SO := $(B)/libxenmq.so.$(SOMAJOR)
 
-SBIN_PROGS := $(B)/xenmqd
-BIN_PROGS := $(B)/xenmq-agent $(addprefix $(B)/,$(TOOLS))
+SBIN_PROGS := $(B)/xenmqd $(B)/xenmq-agent
+BIN_PROGS := $(addprefix $(B)/,$(TOOLS))
 PROGS := $(SBIN_PROGS) $(BIN_PROGS)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
