@@ -12,6 +12,9 @@
  * every handle (uv_loop_close() == 0). Waiting is always for a condition,
  * with a generous deadline, never for a fixed time.
  */
+/* posix_openpt() and friends, for the hvc: test. */
+#define _XOPEN_SOURCE 700
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -653,6 +657,220 @@ static void test_client_mqtt_resubscribe(void **state)
 	xmq_mosq_fixture_dispose(&f);
 }
 
+/*
+ * A byte pipe between a client and mosquitto that the test can cut, as a
+ * crash or a pulled cable would: mosquitto sees the socket close without a
+ * DISCONNECT and publishes the client's will.
+ */
+typedef struct proxy {
+	uv_loop_t *loop;
+	uv_pipe_t server;
+	char path[108];
+	uv_pipe_t *down;      /* the client's side */
+	uv_pipe_t *up;        /* mosquitto's side */
+	const char *target;
+	int conns;
+	int open_handles;
+} proxy_t;
+
+typedef struct proxy_write {
+	uv_write_t req;
+	char *data;
+} proxy_write_t;
+
+static void proxy_handle_closed(uv_handle_t *h)
+{
+	proxy_t *px = h->data;
+
+	px->open_handles--;
+	free(h);
+}
+
+static void proxy_cut(proxy_t *px)
+{
+	if (px->down != NULL)
+		uv_close((uv_handle_t *)px->down, proxy_handle_closed);
+	if (px->up != NULL)
+		uv_close((uv_handle_t *)px->up, proxy_handle_closed);
+	px->down = px->up = NULL;
+}
+
+static void proxy_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	b->base = malloc(65536);
+	b->len = b->base != NULL ? 65536 : 0;
+}
+
+static void proxy_written(uv_write_t *req, int status)
+{
+	proxy_write_t *w = (proxy_write_t *)req;
+
+	free(w->data);
+	free(w);
+}
+
+static void proxy_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	proxy_t *px = s->data;
+	uv_stream_t *to = (uv_stream_t *)(s == (uv_stream_t *)px->down ? px->up : px->down);
+	proxy_write_t *w;
+	uv_buf_t out;
+
+	if (n < 0) {
+		free(b->base);
+		proxy_cut(px);
+		return;
+	}
+	if (n == 0 || to == NULL) {
+		free(b->base);
+		return;
+	}
+	w = malloc(sizeof(*w));
+	assert_non_null(w);
+	w->data = b->base;
+	out = uv_buf_init(b->base, (unsigned)n);
+	if (uv_write(&w->req, to, &out, 1, proxy_written) != 0) {
+		free(w->data);
+		free(w);
+	}
+}
+
+static void proxy_up_connected(uv_connect_t *req, int status)
+{
+	proxy_t *px = req->data;
+
+	free(req);
+	if (status != 0 || px->up == NULL || px->down == NULL) {
+		proxy_cut(px);
+		return;
+	}
+	uv_read_start((uv_stream_t *)px->up, proxy_alloc, proxy_read);
+	uv_read_start((uv_stream_t *)px->down, proxy_alloc, proxy_read);
+}
+
+static void proxy_on_connection(uv_stream_t *server, int status)
+{
+	proxy_t *px = server->data;
+	uv_pipe_t *down = malloc(sizeof(*down));
+	uv_pipe_t *up = malloc(sizeof(*up));
+	uv_connect_t *req = malloc(sizeof(*req));
+
+	assert_non_null(down);
+	assert_non_null(up);
+	assert_non_null(req);
+	assert_null(px->down);
+	uv_pipe_init(px->loop, down, 0);
+	down->data = px;
+	uv_pipe_init(px->loop, up, 0);
+	up->data = px;
+	px->open_handles += 2;
+	assert_int_equal(uv_accept(server, (uv_stream_t *)down), 0);
+	px->down = down;
+	px->up = up;
+	px->conns++;
+	req->data = px;
+	uv_pipe_connect(req, up, px->target, proxy_up_connected);
+}
+
+static void proxy_init(uv_loop_t *loop, proxy_t *px, const char *target)
+{
+	memset(px, 0, sizeof(*px));
+	px->loop = loop;
+	px->target = target;
+	snprintf(px->path, sizeof(px->path), "/tmp/xmq-test-proxy-%ld.sock", (long)getpid());
+	unlink(px->path);
+	assert_int_equal(uv_pipe_init(loop, &px->server, 0), 0);
+	px->server.data = px;
+	assert_int_equal(uv_pipe_bind(&px->server, px->path), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&px->server, 4, proxy_on_connection), 0);
+	px->open_handles = 1;
+}
+
+static void proxy_server_closed(uv_handle_t *h)
+{
+	proxy_t *px = h->data;
+
+	px->open_handles--;
+}
+
+static void proxy_dispose(proxy_t *px)
+{
+	proxy_cut(px);
+	uv_close((uv_handle_t *)&px->server, proxy_server_closed);
+	WAIT_FOR(px->loop, px->open_handles == 0);
+	unlink(px->path);
+}
+
+/* The will is published when the connection is cut, not on a normal close;
+ * the client comes back by itself. */
+static void test_client_mqtt_will(void **state)
+{
+	xmq_user_prop_t user[] = { { "why", "lost" } };
+	xmq_message_t will = msg_of("w/app", "offline", 1);
+	xmq_client_opts_t o = { .app = "will-watch" };
+	const char *filters[] = { "w/#" };
+	xmq_mosq_fixture_t f;
+	xmq_message_t m;
+	proxy_t px;
+	rec_t watch, app;
+	uv_loop_t loop;
+	char url[200];
+
+	assert_int_equal(xmq_mosq_fixture_init(&f, NULL), 0);
+	assert_int_equal(xmq_mosq_fixture_start(&f), 0);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	proxy_init(&loop, &px, f.sock);
+
+	mqtt_url(&f, url, sizeof(url));
+	o.url = url;
+	rec_new(&loop, &watch, &o);
+	assert_int_equal(xmq_client_subscribe(watch.c, 1, filters, 1, NULL), 0);
+	assert_int_equal(xmq_client_start(watch.c), 0);
+	WAIT_FOR(&loop, watch.subacks == 1);
+
+	snprintf(url, sizeof(url), "mqtt+unix:%s", px.path);
+	o.url = url;
+	o.app = "will-app";
+	will.props.user = user;
+	will.props.user_count = 1;
+	o.will = &will;
+	rec_new(&loop, &app, &o);
+	assert_int_equal(xmq_client_start(app.c), 0);
+	WAIT_FOR(&loop, app.connects == 1);
+	m = msg_of("w/app", "online", 1);
+	assert_int_equal(xmq_client_publish(app.c, &m, NULL), 0);
+	/* Acknowledged before the cut, or it would come again after it. */
+	WAIT_FOR(&loop, rec_find(&watch, "w/app", "online") >= 0 && app.acks == 1);
+
+	proxy_cut(&px);
+	WAIT_FOR(&loop, rec_find(&watch, "w/app", "offline") >= 0);
+	assert_int_equal(watch.msgs[rec_find(&watch, "w/app", "offline")]->props.user_count, 1);
+	WAIT_FOR(&loop, app.connects == 2);
+	assert_int_equal(app.disconnects, 1);
+	assert_true(px.conns >= 2);
+
+	/* A normal close: no will. The marker shows the watcher is caught up. */
+	rec_close(&loop, &app);
+	o.url = NULL;
+	mqtt_url(&f, url, sizeof(url));
+	o.url = url;
+	o.app = "will-marker";
+	o.will = NULL;
+	rec_new(&loop, &app, &o);
+	assert_int_equal(xmq_client_start(app.c), 0);
+	WAIT_FOR(&loop, app.connects == 1);
+	m = msg_of("w/marker", "end", 1);
+	assert_int_equal(xmq_client_publish(app.c, &m, NULL), 0);
+	WAIT_FOR(&loop, rec_find(&watch, "w/marker", "end") >= 0);
+	assert_int_equal(watch.nmsgs, 3);
+
+	rec_close(&loop, &app);
+	rec_close(&loop, &watch);
+	proxy_dispose(&px);
+	loop_finish(&loop);
+	xmq_mosq_fixture_dispose(&f);
+}
+
 /* ---- a responder played here, for the agent: transport ------------------ */
 
 #define FAKE_MAX 512
@@ -671,6 +889,8 @@ typedef struct fake {
 	char path[108];
 	char url[128];
 	xmq_chan_t *chan;
+	uv_pipe_t pty;           /* instead of a socket: a pty's master side */
+	bool pty_live;
 	xmq_link_t link;
 	xmq_link_opts_t lopts;
 	/* behaviour */
@@ -863,10 +1083,34 @@ static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
 	}
 }
 
+typedef struct fake_wreq {
+	uv_write_t req;
+	uint8_t *data;
+} fake_wreq_t;
+
+static void fake_pty_written(uv_write_t *req, int status)
+{
+	fake_wreq_t *w = (fake_wreq_t *)req;
+
+	free(w->data);
+	free(w);
+}
+
 static int fake_on_write(xmq_link_t *l, xmq_wire_t *w)
 {
 	fake_t *f = l->data;
 
+	if (f->pty_live) {
+		fake_wreq_t *r = malloc(sizeof(*r));
+		uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+
+		assert_non_null(r);
+		r->data = w->data;
+		w->data = NULL;
+		assert_int_equal(uv_write(&r->req, (uv_stream_t *)&f->pty, &b, 1,
+		                          fake_pty_written), 0);
+		return 0;
+	}
 	if (f->chan == NULL) {
 		free(w->data);
 		return -ENOTCONN;
@@ -951,6 +1195,50 @@ static void fake_init(uv_loop_t *loop, fake_t *f, uint32_t max_frame)
 	assert_int_equal(uv_listen((uv_stream_t *)&f->server, 4, fake_on_connection), 0);
 }
 
+static void fake_pty_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	static char buf[8192];
+
+	*b = uv_buf_init(buf, sizeof(buf));
+}
+
+static void fake_pty_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	fake_t *f = s->data;
+
+	/* EIO once the client closed the slave side: nothing more to read. */
+	if (n < 0)
+		uv_read_stop(s);
+	else if (n > 0)
+		xmq_link_feed(&f->link, (const uint8_t *)b->base, (size_t)n);
+}
+
+/* A PV channel as the DomU sees it: a tty, whose other side we hold. */
+static void fake_init_pty(uv_loop_t *loop, fake_t *f)
+{
+	const char *name;
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	f->loop = loop;
+	f->receive_max = 16;
+	assert_int_equal(xmq_link_init(loop, &f->link, XMQ_LINK_RESPONDER, &f->lopts,
+	                               &fake_link_ops, f), 0);
+	fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(grantpt(fd), 0);
+	assert_int_equal(unlockpt(fd), 0);
+	name = ptsname(fd);
+	assert_non_null(name);
+	snprintf(f->url, sizeof(f->url), "hvc:%s", name);
+	assert_int_equal(uv_pipe_init(loop, &f->pty, 0), 0);
+	f->pty.data = f;
+	assert_int_equal(uv_pipe_open(&f->pty, fd), 0);
+	f->pty_live = true;
+	assert_int_equal(uv_read_start((uv_stream_t *)&f->pty, fake_pty_alloc, fake_pty_read), 0);
+	xmq_link_start(&f->link);
+}
+
 static void fake_server_closed(uv_handle_t *h)
 {
 	fake_t *f = h->data;
@@ -965,9 +1253,14 @@ static void fake_dispose(fake_t *f)
 		f->chan = NULL;
 	}
 	xmq_link_close(&f->link, NULL);
-	uv_close((uv_handle_t *)&f->server, fake_server_closed);
+	if (f->pty_live) {
+		f->pty_live = false;
+		uv_close((uv_handle_t *)&f->pty, fake_server_closed);
+	} else {
+		uv_close((uv_handle_t *)&f->server, fake_server_closed);
+		unlink(f->path);
+	}
 	WAIT_FOR(f->loop, f->closed);
-	unlink(f->path);
 }
 
 static int fake_filter_count(const fake_t *f, const char *filter)
@@ -1109,6 +1402,90 @@ static void test_client_agent_replay(void **state)
 	assert_int_equal(fake_filter_count(&f, "s/1"), 3);
 
 	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
+/* The agent goes away and comes back (a new process: new socket, new
+ * epoch): the client reconnects by itself and restores its session. */
+static void test_client_agent_restart(void **state)
+{
+	xmq_client_opts_t o = { .app = "restart" };
+	const char *filters[] = { "r/#" };
+	xmq_message_t m = msg_of("r/1", "x", 1);
+	uv_loop_t loop;
+	fake_t f;
+	rec_t r;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_subscribe(r.c, 1, filters, 1, NULL), 0);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1 && r.subacks == 1);
+	f.hold_acks = true;
+	assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	WAIT_FOR(&loop, f.npubs == 1);
+
+	fake_dispose(&f);
+	WAIT_FOR(&loop, r.disconnects == 1);
+	assert_int_equal(r.last_disconnect, MQTT_RC_SERVER_UNAVAILABLE);
+	/* While it is away, QoS 1 waits and QoS 0 is refused. */
+	assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	m.qos = 0;
+	assert_int_equal(xmq_client_publish(r.c, &m, NULL), -ENOTCONN);
+	assert_int_equal(xmq_client_queued(r.c), 2);
+
+	fake_init(&loop, &f, 0);
+	WAIT_FOR(&loop, r.connects == 2 && xmq_client_queued(r.c) == 0);
+	assert_false(f.open_flags & XMQ_OPEN_CLEAN_START);
+	assert_int_equal(f.subscribes, 1);
+	assert_string_equal(f.filters[0], "r/#");
+	assert_int_equal(f.npubs, 2);
+	assert_true(f.pubs[0].dup);
+	assert_false(f.pubs[1].dup);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
+/* hvc: the same protocol over a tty that the client makes raw. */
+static void test_client_hvc(void **state)
+{
+	xmq_client_opts_t o = { .app = "on-hvc" };
+	const char *filters[] = { "h/#" };
+	xmq_message_t m;
+	uv_loop_t loop;
+	char payload[600];
+	fake_t f;
+	rec_t r;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init_pty(&loop, &f);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_subscribe(r.c, 1, filters, 1, NULL), 0);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1 && r.subacks == 1);
+	assert_string_equal(f.app, "on-hvc");
+
+	/* Every byte value, newlines and ^C included, crosses the tty. */
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (char)(i * 7);
+	m = msg_of("h/bin", NULL, 1);
+	m.payload = payload;
+	m.payload_len = sizeof(payload);
+	assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	WAIT_FOR(&loop, r.acks == 1);
+	assert_int_equal(f.pubs[0].payload_len, sizeof(payload));
+	fake_publish(&f, "h/in", "over the channel", 9);
+	WAIT_FOR(&loop, r.nmsgs == 1 && f.pubacks == 1);
+	assert_string_equal(r.msgs[0]->topic, "h/in");
+
+	rec_close(&loop, &r);
+	WAIT_FOR(&loop, f.closes == 1);
 	fake_dispose(&f);
 	loop_finish(&loop);
 }
@@ -1287,8 +1664,11 @@ int main(void)
 		cmocka_unit_test(test_client_mqtt_round_trip),
 		cmocka_unit_test(test_client_mqtt_qos1_outage),
 		cmocka_unit_test(test_client_mqtt_resubscribe),
+		cmocka_unit_test(test_client_mqtt_will),
 		cmocka_unit_test(test_client_agent_open),
 		cmocka_unit_test(test_client_agent_replay),
+		cmocka_unit_test(test_client_agent_restart),
+		cmocka_unit_test(test_client_hvc),
 		cmocka_unit_test(test_client_agent_receive_max),
 		cmocka_unit_test(test_client_agent_limits),
 		cmocka_unit_test(test_client_agent_refusals),
