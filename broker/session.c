@@ -900,8 +900,12 @@ void xmq_session_frame(xmq_session_t *s, const xmq_frame_t *f)
 		xmq__domain_log(s->domain, LOG_INFO, "app %s: closed (%s)",
 		                xmq_log_quote(q, s->app),
 		                reason == 0 ? "normal" : "with will");
+		/* Mosquitto keeps the session for its expiry, but the QoS 1
+		 * messages it handed us are acknowledged already: what the
+		 * DomU had not acknowledged waits here for the application,
+		 * as when its link goes down. */
 		xmq_session_end(s, reason == 0 ? MQTT_RC_NORMAL_DISCONNECTION
-		                               : MQTT_RC_DISCONNECT_WITH_WILL_MSG, false);
+		                               : MQTT_RC_DISCONNECT_WITH_WILL_MSG, true);
 		break;
 	default:
 		xmq__domain_warn(s->domain, &s->domain->warn_frame,
