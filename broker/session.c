@@ -47,6 +47,7 @@ struct xmq_request {
 	int mid[XMQ_FILTERS_MAX];         /* 0 once answered */
 	uint8_t reason[XMQ_FILTERS_MAX];
 	uint8_t options[XMQ_FILTERS_MAX];
+	bool added[XMQ_FILTERS_MAX];      /* counted as the session's when asked for */
 	char *filter[XMQ_FILTERS_MAX];
 };
 
@@ -543,6 +544,13 @@ static void on_subscribe_frame(xmq_session_t *s, const xmq_frame_t *f, bool subs
 		} else {
 			r->mid[i] = mid;
 			r->outstanding++;
+			/* Counted now, not at Mosquitto's answer: otherwise the
+			 * filters of one SUBSCRIBE, or of a burst of them,
+			 * would all pass max_subscriptions. */
+			if (subscribe && find_sub(s, filter) == NULL) {
+				add_sub(s, filter, b.options[i]);
+				r->added[i] = true;
+			}
 		}
 	}
 	if (r->outstanding == 0)
@@ -834,6 +842,8 @@ static void on_mqtt_ack(xmq_session_t *s, int mid, int count, const uint8_t *rea
 			r->reason[i] = reason;
 			if (subscribe && reason < 0x80)
 				add_sub(s, r->filter[i], r->options[i]);
+			else if (subscribe && r->added[i])
+				remove_sub(s, r->filter[i]);
 			if (--r->outstanding == 0)
 				finish_request(s, r);
 			return;
