@@ -889,6 +889,9 @@ void xmq_session_frame(xmq_session_t *s, const xmq_frame_t *f)
 	if (!s->acked && f->hdr.type != XMQ_T_CLOSE) {
 		/* Nothing but CLOSE may come before OPEN_ACK. */
 		s->domain->stats.refused++;
+		xmq__domain_warn(s->domain, &s->domain->warn_frame,
+		                 "app %s: %s before its OPEN_ACK: dropped",
+		                 xmq_log_quote(q, s->app), xmq_type_name(f->hdr.type));
 		return;
 	}
 	switch (f->hdr.type) {
