@@ -11,6 +11,14 @@
  * it resumes as acknowledgements free room, so that no line is ever dropped
  * however long the input. The program ends once every QoS 1 message was
  * acknowledged, with a non-zero status if any was refused.
+ *
+ * With -l, a QoS 1 line refused because it came too fast (0x96, xenmqd's
+ * rate limit for a domain) is not lost: it is sent again after a pause, and the
+ * lines after it then go out one at a time, the window widening again as
+ * they are accepted. Lines are kept until acknowledged for that purpose, in
+ * the order they were published, and one that was refused goes again before
+ * any new one; so the order can change only among the lines in flight when
+ * the limit was hit (at most WINDOW_MAX).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +34,23 @@
 #define MESSAGE_MAX (256u * 1024 * 1024)
 #define READ_CHUNK 65536
 #define NOTICE_MS 5000
+/* PUBACK "message rate too high": worth trying again later. */
+#define RC_RATE_TOO_HIGH 0x96
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+/* QoS 1 lines in flight at most: few enough that a rate refusal reorders
+ * only a few lines, enough to keep a channel busy. After a refusal the
+ * window is 1 and grows by one per accepted line up to this again. */
+#define WINDOW_MAX 64
+
+/* A QoS 1 line handed to the library and not yet accepted. */
+typedef struct line {
+	struct line *next;
+	int mid;
+	bool retry;       /* refused for its rate: to be published again */
+	size_t len;
+	char data[];
+} line_t;
 
 typedef struct pub {
 	tool_opts_t o;
@@ -40,6 +65,8 @@ typedef struct pub {
 	bool connected;            /* the session is open now */
 	bool ever_connected;
 	bool wait_ack;             /* a QoS 1 message of --repeat not yet delivered */
+	bool throttled;            /* refused for its rate: pausing (repeat timer) */
+	unsigned retry_ms;
 	bool finishing;
 	int status;
 	/* -l */
@@ -60,6 +87,10 @@ typedef struct pub {
 	size_t buf_len;
 	size_t buf_off;
 	size_t buf_cap;
+	line_t *lines;             /* QoS 1 lines not yet accepted, oldest first */
+	line_t *lines_tail;
+	unsigned inflight;         /* lines with the library, not yet answered */
+	unsigned window;           /* most QoS 1 lines in flight */
 	char chunk[READ_CHUNK];
 } pub_t;
 
@@ -119,9 +150,29 @@ static void report(pub_t *p, int err, size_t len)
 
 static void publish_next(pub_t *p);
 
+static void pump(pub_t *p);
+
 static void on_repeat(uv_timer_t *t)
 {
-	publish_next(t->data);
+	pub_t *p = t->data;
+
+	p->throttled = false;
+	if (p->o.mode == MODE_LINES)
+		pump(p);  /* the pause after a rate refusal is over */
+	else
+		publish_next(p);
+}
+
+/* Refused for its rate: wait before sending anything more, longer each time. */
+static void throttle(pub_t *p)
+{
+	if (p->throttled)
+		return;
+	p->throttled = true;
+	p->retry_ms = p->retry_ms == 0 ? RETRY_MIN_MS :
+	              p->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->retry_ms * 2;
+	tool_debug(&p->o, "over the broker's rate: pausing %u ms", p->retry_ms);
+	uv_timer_start(&p->repeat, on_repeat, p->retry_ms, 0);
 }
 
 /* The last message went out (QoS 0) or was acknowledged (QoS 1). */
@@ -219,7 +270,7 @@ static void got_input(pub_t *p, const char *data, ssize_t n)
 		finish(p, TOOL_EXIT_ERROR);
 		return;
 	}
-	process_lines(p);
+	pump(p);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -312,19 +363,86 @@ static int input_open(pub_t *p)
 /* At the end of stdin, once every QoS 1 message is acknowledged. */
 static void lines_maybe_done(pub_t *p)
 {
-	if (p->eof && p->buf_off == p->buf_len && xmq_client_queued(p->c) == 0)
+	if (p->eof && p->buf_off == p->buf_len && p->lines == NULL &&
+	    xmq_client_queued(p->c) == 0)
 		finish(p, p->status);
+}
+
+/* Whether another QoS 1 line may go now. */
+static bool window_open(const pub_t *p)
+{
+	return !p->throttled && (p->o.qos == 0 || p->inflight < p->window);
+}
+
+/*
+ * Hand one line to the library; QoS 1 lines are kept until accepted.
+ * Returns 0, or xmq_client_publish()'s error (the line is not kept then).
+ */
+static int publish_line(pub_t *p, line_t *l, const char *data, size_t len)
+{
+	xmq_message_t m = message_of(p, data, len);
+	int mid = 0;
+	int err;
+
+	if (p->o.qos == 1 && l == NULL) {
+		l = malloc(sizeof(*l) + len);
+		if (l == NULL)
+			return -ENOMEM;
+		l->next = NULL;
+		l->retry = false;
+		l->len = len;
+		memcpy(l->data, data, len);
+		err = xmq_client_publish(p->c, &m, &mid);
+		if (err != 0) {
+			free(l);
+			return err;
+		}
+		if (p->lines_tail != NULL)
+			p->lines_tail->next = l;
+		else
+			p->lines = l;
+		p->lines_tail = l;
+	} else {
+		err = xmq_client_publish(p->c, &m, &mid);
+		if (err != 0)
+			return err;
+	}
+	if (l != NULL) {
+		l->mid = mid;
+		l->retry = false;
+		p->inflight++;
+	}
+	return 0;
+}
+
+/* Lines refused for their rate go again first, in order, one at a time. */
+static bool resend_refused(pub_t *p)
+{
+	line_t *l;
+	int err;
+
+	for (l = p->lines; l != NULL && !l->retry; l = l->next)
+		;
+	if (l == NULL)
+		return false;
+	if (p->inflight > 0 || p->throttled)
+		return true;
+	err = publish_line(p, l, l->data, l->len);
+	if (err != 0 && err != -ENOBUFS && err != -ENOTCONN) {
+		report(p, err, l->len);
+		finish(p, TOOL_EXIT_ERROR);
+	}
+	return true;
 }
 
 /* Publish every whole line (and at the end, the rest) while there is room. */
 static void process_lines(pub_t *p)
 {
-	xmq_message_t m;
 	size_t avail, n;
 	char *start, *nl;
 	int err;
 
-	while (!p->finishing) {
+	while (!p->finishing && window_open(p)) {
 		start = p->buf + p->buf_off;
 		avail = p->buf_len - p->buf_off;
 		nl = avail > 0 ? memchr(start, '\n', avail) : NULL;
@@ -334,8 +452,7 @@ static void process_lines(pub_t *p)
 			n = avail;
 		else
 			break;
-		m = message_of(p, start, n);
-		err = xmq_client_publish(p->c, &m, NULL);
+		err = publish_line(p, NULL, start, n);
 		if (err == -ENOBUFS || err == -ENOTCONN) {
 			input_pause(p);
 			return;
@@ -360,10 +477,49 @@ static void process_lines(pub_t *p)
 		finish(p, TOOL_EXIT_ERROR);
 		return;
 	}
-	if (p->eof)
+	if (!window_open(p))
+		input_pause(p);
+	else if (p->eof)
 		lines_maybe_done(p);
 	else if (p->connected || p->o.qos == 1)
 		input_resume(p);
+}
+
+static void pump(pub_t *p)
+{
+	if (p->finishing)
+		return;
+	if (!resend_refused(p))
+		process_lines(p);
+}
+
+/* The library answered a QoS 1 line. */
+static void line_answered(pub_t *p, int mid, int reason)
+{
+	line_t **pp, *l, *prev = NULL;
+
+	for (pp = &p->lines; (l = *pp) != NULL; prev = l, pp = &l->next) {
+		if (!l->retry && l->mid == mid)
+			break;
+	}
+	if (l == NULL)
+		return;
+	p->inflight--;
+	if (reason == RC_RATE_TOO_HIGH) {
+		l->retry = true;
+		p->window = 1;
+		throttle(p);
+		return;
+	}
+	*pp = l->next;
+	if (p->lines_tail == l)
+		p->lines_tail = prev;
+	free(l);
+	if (reason < 0x80) {
+		p->retry_ms = 0;
+		if (!p->throttled && p->window < WINDOW_MAX)
+			p->window++;
+	}
 }
 
 /* ---- client callbacks ---------------------------------------------------- */
@@ -383,7 +539,7 @@ static void on_connect(xmq_client_t *c, int reason, bool session_present)
 	p->ever_connected = true;
 	uv_timer_stop(&p->notice);
 	if (p->o.mode == MODE_LINES)
-		process_lines(p);
+		pump(p);
 	else
 		publish_next(p);
 }
@@ -400,7 +556,10 @@ static void on_publish(xmq_client_t *c, int mid, int reason)
 {
 	pub_t *p = xmq_client_data(c);
 
-	if (reason >= 0x80) {
+	if (reason == RC_RATE_TOO_HIGH && p->o.mode == MODE_LINES) {
+		tool_debug(&p->o, "mid %d refused: %s; will try again", mid,
+		           xmq_reason_string(reason));
+	} else if (reason >= 0x80) {
 		tool_err(&p->o, "publish to \"%s\" refused: %s", p->o.topics[0],
 		         xmq_reason_string(reason));
 		p->status = TOOL_EXIT_ERROR;
@@ -408,7 +567,8 @@ static void on_publish(xmq_client_t *c, int mid, int reason)
 		tool_debug(&p->o, "mid %d acknowledged", mid);
 	}
 	if (p->o.mode == MODE_LINES) {
-		process_lines(p);
+		line_answered(p, mid, reason);
+		pump(p);
 		return;
 	}
 	p->wait_ack = false;
@@ -537,6 +697,7 @@ int main(int argc, char **argv)
 		return TOOL_EXIT_ERROR;
 	}
 	p.loop = &loop;
+	p.window = WINDOW_MAX;
 	if (tool_client_new(&loop, &p.o, &client_cb, &p, &p.c) != 0) {
 		rc = TOOL_EXIT_ERROR;
 		goto out_loop;
@@ -565,6 +726,12 @@ int main(int argc, char **argv)
 	rc = p.status;
 out_loop:
 	(void)uv_loop_close(&loop);
+	while (p.lines != NULL) {
+		line_t *l = p.lines;
+
+		p.lines = l->next;
+		free(l);
+	}
 	free(p.buf);
 	free(p.owned);
 	tool_opts_dispose(&p.o);
