@@ -395,11 +395,14 @@ XMQ_EXPORT int xmq_client_new(uv_loop_t *loop, const xmq_client_opts_t *opts,
 		return -EINVAL;
 	if (opts->will != NULL && check_message(opts->will) != 0)
 		return -EINVAL;
+	/* An empty XENMQ_URL counts as unset, as shells make it easy to
+	 * have; an empty opts->url is a mistake like any other. */
 	url = opts->url;
-	if (url == NULL)
+	if (url == NULL) {
 		url = getenv("XENMQ_URL");
-	if (url == NULL || url[0] == '\0')
-		url = XMQ_DEFAULT_URL;
+		if (url == NULL || url[0] == '\0')
+			url = XMQ_DEFAULT_URL;
+	}
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)

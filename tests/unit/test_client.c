@@ -295,6 +295,16 @@ static void test_client_url_defaults(void **state)
 	assert_string_equal(xmq_client_url(c), "hvc:/dev/hvc1");
 	xmq_client_close(c, NULL);
 
+	/* An empty XENMQ_URL is no URL; an empty program URL is a bad one. */
+	setenv("XENMQ_URL", "", 1);
+	assert_int_equal(xmq_client_new(&loop, NULL, NULL, NULL, &c), 0);
+	assert_string_equal(xmq_client_url(c), XMQ_DEFAULT_URL);
+	xmq_client_close(c, NULL);
+	o.url = "";
+	c = NULL;
+	assert_int_equal(xmq_client_new(&loop, &o, NULL, NULL, &c), XMQ_EURL);
+	assert_null(c);
+
 	/* A bad URL from the environment is as bad as any. */
 	setenv("XENMQ_URL", "tcp://localhost", 1);
 	c = NULL;
