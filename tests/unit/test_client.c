@@ -1628,6 +1628,36 @@ static void test_client_agent_refusals(void **state)
 	loop_finish(&loop);
 }
 
+/* Another client took the name: told why, and back after a longer pause
+ * (not measured here: only that it comes back, with its session). */
+static void test_client_agent_takeover(void **state)
+{
+	xmq_client_opts_t o = { .app = "twin" };
+	const char *filters[] = { "t/#" };
+	uv_loop_t loop;
+	fake_t f;
+	rec_t r;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_subscribe(r.c, 1, filters, 0, NULL), 0);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1 && r.subacks == 1);
+	fake_close_stream(&f, MQTT_RC_SESSION_TAKEN_OVER);
+	WAIT_FOR(&loop, r.disconnects == 1);
+	assert_int_equal(r.last_disconnect, MQTT_RC_SESSION_TAKEN_OVER);
+	assert_int_equal(f.opens, 1);
+	WAIT_FOR(&loop, r.connects == 2 && f.subscribes == 2);
+	assert_int_equal(f.opens, 2);
+	assert_false(f.open_flags & XMQ_OPEN_CLEAN_START);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
 /* Closing from inside a callback is safe. */
 static void close_in_message(xmq_client_t *c, const xmq_message_t *m)
 {
@@ -1682,6 +1712,7 @@ int main(void)
 		cmocka_unit_test(test_client_agent_receive_max),
 		cmocka_unit_test(test_client_agent_limits),
 		cmocka_unit_test(test_client_agent_refusals),
+		cmocka_unit_test(test_client_agent_takeover),
 		cmocka_unit_test(test_client_agent_close_in_callback),
 	};
 
