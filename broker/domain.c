@@ -79,43 +79,17 @@ const char *xmq_domain_status(const xmq_domain_t *d)
 
 /* ---- rates ----------------------------------------------------------------- */
 
-static void refill(xmq_bucket_t *b, uint32_t rate, uint64_t now)
+static void apply_rates(xmq_domain_t *d)
 {
-	b->tokens += (double)(now - b->last_ms) * rate / 1000.0;
-	if (b->tokens > rate)
-		b->tokens = rate;
-	b->last_ms = now;
+	xmq_pacer_set(&d->pacer, d->limits.max_message_rate, d->limits.max_byte_rate,
+	              d->limits.max_queued_bytes);
 }
 
-bool xmq__domain_rate_ok(xmq_domain_t *d, size_t len)
+/* A QoS 1 message held for the rates may go now. */
+static void on_paced(xmq_pacer_t *p, void *session, uint16_t packet_id, xmq_message_t *msg)
 {
-	uint32_t mrate = d->limits.max_message_rate;
-	uint32_t brate = d->limits.max_byte_rate;
-	uint64_t now = now_ms(d);
-	/* A message larger than a second's worth of bytes costs a second's
-	 * worth, or it could never pass. */
-	double bytes = brate != 0 && len > brate ? brate : (double)len;
-
-	if (mrate != 0)
-		refill(&d->msg_bucket, mrate, now);
-	if (brate != 0)
-		refill(&d->byte_bucket, brate, now);
-	if ((mrate != 0 && d->msg_bucket.tokens < 1.0) ||
-	    (brate != 0 && d->byte_bucket.tokens < bytes))
-		return false;
-	if (mrate != 0)
-		d->msg_bucket.tokens -= 1.0;
-	if (brate != 0)
-		d->byte_bucket.tokens -= bytes;
-	return true;
-}
-
-static void reset_buckets(xmq_domain_t *d)
-{
-	d->msg_bucket.tokens = d->limits.max_message_rate;
-	d->msg_bucket.last_ms = now_ms(d);
-	d->byte_bucket.tokens = d->limits.max_byte_rate;
-	d->byte_bucket.last_ms = now_ms(d);
+	xmq_session_publish_held(session, packet_id, msg);
+	free(msg);
 }
 
 /* ---- parked messages -------------------------------------------------------- */
@@ -328,7 +302,7 @@ static void on_link_up(xmq_link_t *l)
 	xmq_domain_t *d = l->data;
 
 	xmq__domain_log(d, LOG_NOTICE, "online (link epoch %08x)", (unsigned)l->epoch);
-	reset_buckets(d);
+	apply_rates(d);
 	xmq__broker_domain_status(d->broker, d);
 }
 
@@ -405,6 +379,11 @@ static void on_link_closed(xmq_link_t *l)
 	domain_release(l->data);
 }
 
+static void on_pacer_closed(xmq_pacer_t *p)
+{
+	domain_release(p->data);
+}
+
 static const xmq_link_ops_t link_ops = {
 	.write = on_link_write,
 	.up = on_link_up,
@@ -443,6 +422,8 @@ int xmq_domain_new(xmq_broker_t *b, const xmq_domain_conf_t *dc, xmq_domain_t **
 	if (err != 0)
 		goto fail;
 	err = xmq_link_init(b->loop, &d->link, XMQ_LINK_RESPONDER, &lo, &link_ops, d);
+	if (err == 0)
+		err = xmq_pacer_init(b->loop, &d->pacer, on_paced, d);
 	if (err != 0) {
 		/* The channel's handle exists: the domain lives until it is
 		 * closed, and is never announced to the broker. */
@@ -452,7 +433,7 @@ int xmq_domain_new(xmq_broker_t *b, const xmq_domain_conf_t *dc, xmq_domain_t **
 		xmq_chan_close(&d->chan);
 		return err;
 	}
-	d->pending = 2;  /* the link's and the channel's handles */
+	d->pending = 3;  /* the link's, the channel's and the pacer's handles */
 	*out = d;
 	return 0;
 
@@ -465,7 +446,7 @@ fail:
 
 void xmq_domain_start(xmq_domain_t *d)
 {
-	reset_buckets(d);
+	apply_rates(d);
 	xmq_chan_start(&d->chan);
 }
 
@@ -477,7 +458,7 @@ void xmq_domain_set_limits(xmq_domain_t *d, const xmq_limits_t *limits)
 	/* The link announces max_frame at the next handshake; the session
 	 * windows already open keep the size they were given. */
 	d->link.opts.max_frame = limits->max_frame_size;
-	reset_buckets(d);
+	apply_rates(d);
 	for (s = d->sessions; s != NULL; s = s->next)
 		xmq_session_flow(s);
 }
@@ -502,6 +483,7 @@ void xmq__domain_session_gone(xmq_domain_t *d, xmq_session_t *s)
 	}
 	d->n_sessions--;
 	d->n_subs -= xmq_session_subscriptions(s);
+	xmq_pacer_forget(&d->pacer, s);
 	d->pending++;
 }
 
@@ -518,6 +500,7 @@ void xmq_domain_close(xmq_domain_t *d, int reason, uint8_t close_reason)
 	end_sessions(d, reason, false, close_reason);
 	xmq_link_close(&d->link, on_link_closed);
 	xmq_chan_close(&d->chan);
+	xmq_pacer_close(&d->pacer, on_pacer_closed);
 }
 
 char *xmq_domain_stats_json(const xmq_domain_t *d)
@@ -527,7 +510,7 @@ char *xmq_domain_stats_json(const xmq_domain_t *d)
 	json_t *o;
 	char *text;
 
-	o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+	o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 	              " s:I, s:I, s:I, s:I, s:I}",
 	              "status", xmq_domain_status(d),
 	              "channel_connected", d->connected,
@@ -537,6 +520,7 @@ char *xmq_domain_stats_json(const xmq_domain_t *d)
 	              "delivered", (json_int_t)s->delivered,
 	              "denied", (json_int_t)s->denied,
 	              "rate_limited", (json_int_t)s->rate_limited,
+	              "paced", (json_int_t)s->paced,
 	              "dropped", (json_int_t)s->dropped,
 	              "refused", (json_int_t)s->refused,
 	              "frames_in", (json_int_t)ls->frames_in,

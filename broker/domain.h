@@ -20,6 +20,7 @@
 #include "broker/broker.h"
 #include "broker/conf.h"
 #include "broker/log.h"
+#include "broker/pacer.h"
 
 typedef struct xmq_session xmq_session_t;
 typedef struct xmq_parked xmq_parked_t;
@@ -28,17 +29,12 @@ typedef struct xmq_domain_stats {
 	uint64_t published;     /* messages from the domain, accepted */
 	uint64_t delivered;     /* messages sent to the domain */
 	uint64_t denied;        /* refused by the ACL */
-	uint64_t rate_limited;  /* refused over the message or byte rate */
+	uint64_t rate_limited;  /* dropped (QoS 0) or refused (QoS 1, 0x96) over the rates */
+	uint64_t paced;         /* QoS 1 held back until the rates allowed them */
 	uint64_t dropped;       /* QoS 0 to the domain dropped: queue full */
 	uint64_t refused;       /* malformed, oversize or out-of-protocol frames */
 	uint64_t sessions_opened;
 } xmq_domain_stats_t;
-
-/* A token bucket: rate per second, one second of burst. */
-typedef struct xmq_bucket {
-	double tokens;
-	uint64_t last_ms;
-} xmq_bucket_t;
 
 struct xmq_domain {
 	xmq_domain_t *next;
@@ -53,8 +49,7 @@ struct xmq_domain {
 	unsigned n_subs;          /* subscriptions of all sessions */
 	xmq_parked_t *parked;     /* messages kept for sessions that went away */
 	size_t parked_bytes;
-	xmq_bucket_t msg_bucket;
-	xmq_bucket_t byte_bucket;
+	xmq_pacer_t pacer;        /* message and byte rates */
 	bool connected;           /* the channel socket is connected */
 	bool congested;           /* the channel's write queue is over its bound */
 	bool closing;
@@ -102,9 +97,6 @@ char *xmq_domain_stats_json(const xmq_domain_t *d);
 
 /* Send a frame to the DomU; steals w->data. Updates congestion. */
 int xmq__domain_send(xmq_domain_t *d, xmq_wire_t *w);
-
-/* Charge one message of len payload bytes to the domain's rates. */
-bool xmq__domain_rate_ok(xmq_domain_t *d, size_t len);
 
 /* A session left the domain's list (it finishes closing on its own). */
 void xmq__domain_session_gone(xmq_domain_t *d, xmq_session_t *s);

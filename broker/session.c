@@ -329,6 +329,51 @@ void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f)
 
 /* ---- messages from the DomU ------------------------------------------------ */
 
+/* A QoS 1 message over the domain's rates waits for its turn, counted in
+ * the session's window, so that the DomU slows down instead of losing it. */
+static void hold(xmq_session_t *s, const xmq_publish_t *p)
+{
+	xmq_domain_t *d = s->domain;
+	xmq_message_t *copy = xmq_message_copy(&p->msg);
+	char q[XMQ_QUOTE_MAX];
+
+	if (copy == NULL || xmq_pacer_hold(&d->pacer, s, p->packet_id, copy) != 0) {
+		d->stats.rate_limited++;
+		xmq__domain_warn(d, &d->warn_rate,
+		                 "app %s: over max_message_rate %u/s or max_byte_rate %u B/s with "
+		                 "max_queued_bytes held already (0x96)",
+		                 xmq_log_quote(q, s->app), (unsigned)d->limits.max_message_rate,
+		                 (unsigned)d->limits.max_byte_rate);
+		send_puback(s, p->packet_id, MQTT_RC_MESSAGE_RATE_TOO_HIGH);
+		return;
+	}
+	d->stats.paced++;
+	s->inflight[s->n_inflight].mid = 0;
+	s->inflight[s->n_inflight].packet_id = p->packet_id;
+	s->n_inflight++;
+}
+
+void xmq_session_publish_held(xmq_session_t *s, uint16_t packet_id, const xmq_message_t *msg)
+{
+	unsigned i;
+	int mid = 0;
+	int err;
+
+	for (i = 0; i < s->n_inflight; i++) {
+		if (s->inflight[i].mid != 0 || s->inflight[i].packet_id != packet_id)
+			continue;
+		err = xmq_mqtt_publish(s->mqtt, msg, &mid);
+		if (err != 0) {
+			send_puback(s, packet_id, xmq__reason_from_err(err));
+			s->inflight[i] = s->inflight[--s->n_inflight];
+			return;
+		}
+		s->inflight[i].mid = mid;
+		s->domain->stats.published++;
+		return;
+	}
+}
+
 static void on_publish_frame(xmq_session_t *s, const xmq_frame_t *f)
 {
 	xmq_domain_t *d = s->domain;
@@ -371,14 +416,12 @@ static void on_publish_frame(xmq_session_t *s, const xmq_frame_t *f)
 		fail(s, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED);
 		return;
 	}
-	if (!xmq__domain_rate_ok(d, p.msg.payload_len)) {
+	if (p.msg.qos == 0 && !xmq_pacer_take(&d->pacer, p.msg.payload_len)) {
 		d->stats.rate_limited++;
 		xmq__domain_warn(d, &d->warn_rate,
-		                 "app %s: over max_message_rate %u/s or max_byte_rate %u B/s (0x96)",
+		                 "app %s: QoS 0 messages over max_message_rate %u/s or max_byte_rate %u B/s dropped",
 		                 xmq_log_quote(q, s->app), (unsigned)d->limits.max_message_rate,
 		                 (unsigned)d->limits.max_byte_rate);
-		if (p.packet_id != 0)
-			send_puback(s, p.packet_id, MQTT_RC_MESSAGE_RATE_TOO_HIGH);
 		return;
 	}
 	reason = check_publish(s, &p.msg, "publish");
@@ -389,6 +432,10 @@ static void on_publish_frame(xmq_session_t *s, const xmq_frame_t *f)
 	}
 	stamp(d, &p.msg, user);
 	p.msg.dup = false;
+	if (p.msg.qos == 1 && !xmq_pacer_take(&d->pacer, p.msg.payload_len)) {
+		hold(s, &p);
+		return;
+	}
 	err = xmq_mqtt_publish(s->mqtt, &p.msg, &mid);
 	if (p.msg.qos == 0) {
 		if (err == 0)

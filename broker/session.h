@@ -93,4 +93,8 @@ void xmq_session_flow(xmq_session_t *s);
 
 unsigned xmq_session_subscriptions(const xmq_session_t *s);
 
+/* A QoS 1 message held for the domain's rates may go to Mosquitto now
+ * (msg borrowed). */
+void xmq_session_publish_held(xmq_session_t *s, uint16_t packet_id, const xmq_message_t *msg);
+
 #endif /* XMQ_BROKER_SESSION_H */
