@@ -250,9 +250,16 @@ void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f)
 		send_open_ack(d, f->hdr.stream, MQTT_RC_PACKET_TOO_LARGE, 0);
 		return;
 	}
+	/* The same OPEN again on the same stream: the DomU did not see our
+	 * answer (lost on the line) or is still waiting for Mosquitto's. */
+	old = find_stream(d, f->hdr.stream);
+	if (old != NULL && strcmp(old->app, o.app) == 0) {
+		if (old->acked)
+			send_open_ack(d, old->stream, MQTT_RC_SUCCESS, XMQ_OPEN_ACK_SESSION_PRESENT);
+		return;
+	}
 	/* As an MQTT CONNECT would: a new OPEN replaces what was there, on
 	 * the same stream or under the same client id. */
-	old = find_stream(d, f->hdr.stream);
 	if (old != NULL)
 		xmq_session_end(old, MQTT_RC_NORMAL_DISCONNECTION, false);
 	old = find_app(d, o.app);
