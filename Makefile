@@ -57,6 +57,9 @@ MISSING := $(strip $(foreach p,$(PKGS) cmocka,$(if $(filter no,$(call have,$(p))
 
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS))
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(ALL_PKGS))
+# What libxenmq itself needs (the broker's jansson and the agent's xenstore are not its).
+LIB_PKGS := libuv libmosquitto zlib
+LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
 
 WARN := -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-Wshadow -Wpointer-arith -Wno-unused-parameter $(if $(WERROR),-Werror)
@@ -140,11 +143,11 @@ $(LIB_A): $(call obj,$(LIB_SRC) $(CORE_SRC))
 	$(AR) rcs $@ $^
 
 $(LIB_SO): $(call obj,$(LIB_SRC) $(CORE_SRC))
-	$(CC) -shared -Wl,-soname,libxenmq.so.$(SOMAJOR) $(XLDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) -shared -Wl,-soname,libxenmq.so.$(SOMAJOR) $(XLDFLAGS) -o $@ $^ $(LIB_LIBS)
 	ln -sf libxenmq.so.$(SOMAJOR) $(B)/libxenmq.so
 
 $(B)/libxenmq.pc: clients/lib/libxenmq.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES@|$(ALL_PKGS)|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES@|$(LIB_PKGS)|' $< > $@
 
 $(B)/xenmqd: $(B)/obj/broker/main.o $(BROKER_A) $(CORE_A)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(DEP_LIBS)
