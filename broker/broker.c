@@ -20,7 +20,7 @@
 #include "bridge/error.h"
 #include "broker/broker.h"
 #include "broker/domain.h"
-#include "broker/log.h"
+#include "bridge/log.h"
 
 #define BROKER_STATUS_TOPIC "xenmq/broker/status"
 #define BROKER_STATS_TOPIC "xenmq/broker/stats"

@@ -19,7 +19,7 @@
 #include "bridge/link.h"
 #include "broker/broker.h"
 #include "broker/conf.h"
-#include "broker/log.h"
+#include "bridge/log.h"
 #include "broker/pacer.h"
 
 typedef struct xmq_session xmq_session_t;

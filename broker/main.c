@@ -20,7 +20,7 @@
 
 #include "broker/broker.h"
 #include "broker/conf.h"
-#include "broker/log.h"
+#include "bridge/log.h"
 
 #ifndef XENMQ_SYSCONFDIR
 #define XENMQ_SYSCONFDIR "/etc"

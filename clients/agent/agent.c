@@ -99,7 +99,7 @@ void xmq__agent_client_lost(xmq_agent_t *a, xmq_agent_client_t *c, int err)
 {
 	char apps[256];
 
-	xmq__agent_log(LOG_NOTICE, "client %u disconnected (%s), apps: %s", c->id,
+	xmq_log(LOG_NOTICE, "client %u disconnected (%s), apps: %s", c->id,
 	               err == UV_EOF ? "end of file" : uv_strerror(err),
 	               xmq__client_apps(c, apps, sizeof(apps)));
 	/* The application died or dropped its socket without a CLOSE:
@@ -158,7 +158,7 @@ static void on_connection(uv_stream_t *server, int status)
 	int err;
 
 	if (status < 0) {
-		xmq__agent_log(LOG_ERR, "socket %s: cannot accept: %s", a->socket,
+		xmq_log(LOG_ERR, "socket %s: cannot accept: %s", a->socket,
 		               uv_strerror(status));
 		return;
 	}
@@ -169,9 +169,9 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (a->nclients >= a->opts.max_clients) {
 		a->stats.refused++;
-		if (xmq__agent_throttle_pass(&a->refuse_log, xmq__agent_now(a),
+		if (xmq_throttle_pass(&a->refuse_log, xmq__agent_now(a),
 		                             LOG_INTERVAL_MS, &skipped))
-			xmq__agent_log(LOG_WARNING, "refusing a client: %u clients already "
+			xmq_log(LOG_WARNING, "refusing a client: %u clients already "
 			               "(--max-clients); %llu more refused since the last "
 			               "warning", a->nclients, (unsigned long long)skipped);
 		reject(a);
@@ -180,7 +180,7 @@ static void on_connection(uv_stream_t *server, int status)
 	a->alive++;
 	err = xmq__client_accept(a, server, ++a->next_id, &c);
 	if (err != 0) {
-		xmq__agent_log(LOG_ERR, "socket %s: cannot accept a client: %s", a->socket,
+		xmq_log(LOG_ERR, "socket %s: cannot accept a client: %s", a->socket,
 		               uv_strerror(err));
 		/* In case it failed before accepting. */
 		reject(a);
@@ -192,7 +192,7 @@ static void on_connection(uv_stream_t *server, int status)
 	a->clients = c;
 	a->nclients++;
 	a->stats.clients++;
-	xmq__agent_log(LOG_NOTICE, "client %u connected (%u clients)", c->id, a->nclients);
+	xmq_log(LOG_NOTICE, "client %u connected (%u clients)", c->id, a->nclients);
 	if (a->paused)
 		xmq_chan_pause(&c->chan, true);
 	if (xmq_link_is_up(&a->link))
@@ -210,7 +210,7 @@ static int chan_link_write(xmq_link_t *l, xmq_wire_t *w)
 	 * clients until it drains (hvc_drain). */
 	if (!a->paused && xmq_chan_queued(&a->chan) > a->opts.chan_queue_max) {
 		a->stats.pauses++;
-		xmq__agent_log(LOG_DEBUG, "channel queue over %zu bytes: pausing clients",
+		xmq_log(LOG_DEBUG, "channel queue over %zu bytes: pausing clients",
 		               a->opts.chan_queue_max);
 		pause_clients(a, true);
 	}
@@ -225,12 +225,12 @@ static void chan_link_up(xmq_link_t *l)
 
 	err = xmq__routes_reset(&a->routes, l->peer_max_streams);
 	if (err != 0) {
-		xmq__agent_log(LOG_ERR, "channel: no memory for %u sessions: starting over",
+		xmq_log(LOG_ERR, "channel: no memory for %u sessions: starting over",
 		               (unsigned)l->peer_max_streams);
 		xmq_link_restart(l);
 		return;
 	}
-	xmq__agent_log(LOG_NOTICE, "channel up: epoch %08x, frames up to %u bytes, "
+	xmq_log(LOG_NOTICE, "channel up: epoch %08x, frames up to %u bytes, "
 	               "%u sessions", (unsigned)l->epoch, (unsigned)xmq_link_peer_max_frame(l),
 	               (unsigned)l->peer_max_streams);
 	for (c = a->clients; c != NULL; c = c->next)
@@ -256,7 +256,7 @@ static void chan_link_down(xmq_link_t *l, int err)
 	xmq_agent_t *a = l->data;
 	xmq_agent_client_t *c;
 
-	xmq__agent_log(LOG_NOTICE, "channel down: %s; %u clients told to wait",
+	xmq_log(LOG_NOTICE, "channel down: %s; %u clients told to wait",
 	               down_reason(err), a->nclients);
 	xmq__routes_dispose(&a->routes);
 	for (c = a->clients; c != NULL; c = c->next)
@@ -270,8 +270,8 @@ static void chan_link_frame(xmq_link_t *l, const xmq_frame_t *f)
 
 static void chan_link_dropped(xmq_link_t *l, int err, const xmq_frame_t *f)
 {
-	if (xmq__agent_log_enabled(LOG_DEBUG))
-		xmq__agent_log(LOG_DEBUG, "channel: dropped %s frame: %s",
+	if (xmq_log_enabled(LOG_DEBUG))
+		xmq_log(LOG_DEBUG, "channel: dropped %s frame: %s",
 		               f != NULL ? xmq_type_name(f->hdr.type) : "a", xmq_strerror(err));
 }
 
@@ -297,7 +297,7 @@ static void hvc_open(xmq_chan_t *ch)
 {
 	xmq_agent_t *a = ch->data;
 
-	xmq__agent_log(LOG_NOTICE, "hvc %s open: handshaking with xenmqd", a->hvc);
+	xmq_log(LOG_NOTICE, "hvc %s open: handshaking with xenmqd", a->hvc);
 	a->retry_log.last_ms = 0;
 	xmq_link_start(&a->link);
 }
@@ -313,7 +313,7 @@ static void hvc_lost(xmq_chan_t *ch, int err)
 {
 	xmq_agent_t *a = ch->data;
 
-	xmq__agent_log(LOG_ERR, "hvc %s: %s: reopening it", a->hvc, uv_strerror(err));
+	xmq_log(LOG_ERR, "hvc %s: %s: reopening it", a->hvc, uv_strerror(err));
 	xmq_link_stop(&a->link);
 	/* Its write queue went with it. */
 	if (a->paused)
@@ -326,7 +326,7 @@ static void hvc_drain(xmq_chan_t *ch)
 	xmq_agent_t *a = ch->data;
 
 	if (a->paused) {
-		xmq__agent_log(LOG_DEBUG, "channel queue drained: resuming clients");
+		xmq_log(LOG_DEBUG, "channel queue drained: resuming clients");
 		pause_clients(a, false);
 	}
 }
@@ -336,8 +336,8 @@ static void hvc_retry(xmq_chan_t *ch, int err)
 	xmq_agent_t *a = ch->data;
 	uint64_t skipped;
 
-	if (xmq__agent_throttle_pass(&a->retry_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
-		xmq__agent_log(LOG_ERR, "cannot open hvc %s: %s: retrying every second", a->hvc,
+	if (xmq_throttle_pass(&a->retry_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
+		xmq_log(LOG_ERR, "cannot open hvc %s: %s: retrying every second", a->hvc,
 		               uv_strerror(err));
 	xmq_chan_close(ch);
 }
@@ -378,7 +378,7 @@ static int open_hvc(xmq_agent_t *a)
 	int err = xmq_chan_init(a->loop, &a->chan, XMQ_CHAN_TTY, a->hvc, &hvc_ops, a);
 
 	if (err != 0) {
-		xmq__agent_log(LOG_ERR, "hvc %s: %s", a->hvc, xmq_strerror(err));
+		xmq_log(LOG_ERR, "hvc %s: %s", a->hvc, xmq_strerror(err));
 		return err;
 	}
 	a->chan_live = true;
@@ -391,12 +391,12 @@ static int open_hvc(xmq_agent_t *a)
 /* One lookup: 0 once the hvc is open, else the finder's error. */
 static int find_channel(xmq_agent_t *a)
 {
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	char *path = NULL;
 	int err = a->opts.find(a->channel, &path);
 
 	if (err == 0) {
-		xmq__agent_log(LOG_NOTICE, "PV channel %s is %s", xmq__agent_quote(q, a->channel),
+		xmq_log(LOG_NOTICE, "PV channel %s is %s", xmq_log_quote(q, a->channel),
 		               path);
 		a->hvc = path;
 		return open_hvc(a);
@@ -405,15 +405,15 @@ static int find_channel(xmq_agent_t *a)
 		return err;
 	a->find_err = err;
 	if (err == -ENOENT)
-		xmq__agent_log(LOG_NOTICE, "waiting for PV channel %s to appear in XenStore "
-		               "(device/console/N/name)", xmq__agent_quote(q, a->channel));
+		xmq_log(LOG_NOTICE, "waiting for PV channel %s to appear in XenStore "
+		               "(device/console/N/name)", xmq_log_quote(q, a->channel));
 	else if (err == -ENODEV)
-		xmq__agent_log(LOG_ERR, "cannot reach XenStore to look up PV channel %s (not "
+		xmq_log(LOG_ERR, "cannot reach XenStore to look up PV channel %s (not "
 		               "a Xen domain, or no /dev/xen/xenbus): retrying",
-		               xmq__agent_quote(q, a->channel));
+		               xmq_log_quote(q, a->channel));
 	else
-		xmq__agent_log(LOG_ERR, "cannot look up PV channel %s in XenStore: %s: "
-		               "retrying", xmq__agent_quote(q, a->channel), xmq_strerror(err));
+		xmq_log(LOG_ERR, "cannot look up PV channel %s in XenStore: %s: "
+		               "retrying", xmq_log_quote(q, a->channel), xmq_strerror(err));
 	return err;
 }
 
@@ -519,11 +519,11 @@ int xmq_agent_start(xmq_agent_t *a)
 	err = xmq__listener_open(&a->listener, a->socket, a->opts.mode, a->opts.set_group,
 	                         a->opts.group, on_connection);
 	if (err != 0) {
-		xmq__agent_log(LOG_ERR, "cannot listen on %s: %s", a->socket, xmq_strerror(err));
+		xmq_log(LOG_ERR, "cannot listen on %s: %s", a->socket, xmq_strerror(err));
 		return err;
 	}
 	a->listening = true;
-	xmq__agent_log(LOG_NOTICE, "listening on %s (mode %04o)", a->socket, a->opts.mode);
+	xmq_log(LOG_NOTICE, "listening on %s (mode %04o)", a->socket, a->opts.mode);
 	if (a->hvc == NULL) {
 		(void)uv_timer_start(&a->timer, on_timer, RETRY_MS, RETRY_MS);
 		return 0;

@@ -32,7 +32,7 @@
 #include "bridge/chan.h"
 #include "bridge/link.h"
 #include "clients/agent/hvc.h"
-#include "clients/agent/log.h"
+#include "bridge/log.h"
 #include "clients/agent/route.h"
 #include "xenmq.h"
 
@@ -103,10 +103,10 @@ typedef struct xmq_agent {
 	bool paused;                  /* clients paused for the channel */
 
 	xmq_agent_stats_t stats;
-	xmq_agent_throttle_t refuse_log;
-	xmq_agent_throttle_t unknown_log;
-	xmq_agent_throttle_t oversize_log;
-	xmq_agent_throttle_t retry_log;
+	xmq_throttle_t refuse_log;
+	xmq_throttle_t unknown_log;
+	xmq_throttle_t oversize_log;
+	xmq_throttle_t retry_log;
 
 	bool closing;
 	unsigned pending;             /* own handles still closing */

@@ -42,7 +42,7 @@ static void link_up(xmq_link_t *l)
 {
 	xmq_agent_client_t *c = l->data;
 
-	xmq__agent_log(LOG_DEBUG, "client %u: handshake done, epoch %08x", c->id,
+	xmq_log(LOG_DEBUG, "client %u: handshake done, epoch %08x", c->id,
 	               (unsigned)l->epoch);
 }
 
@@ -57,7 +57,7 @@ static void link_down(xmq_link_t *l, int err)
 	 * when an MQTT keepalive expires). */
 	if (err == 0)
 		return;
-	xmq__agent_log(LOG_INFO, "client %u: link down: %s", c->id, xmq_strerror(err));
+	xmq_log(LOG_INFO, "client %u: link down: %s", c->id, xmq_strerror(err));
 	xmq__relay_end(c->agent, c, err == -ETIMEDOUT ? MQTT_RC_DISCONNECT_WITH_WILL_MSG
 	                                                : MQTT_RC_NORMAL_DISCONNECTION);
 }
@@ -73,9 +73,9 @@ static void link_dropped(xmq_link_t *l, int err, const xmq_frame_t *f)
 {
 	xmq_agent_client_t *c = l->data;
 
-	if (!xmq__agent_log_enabled(LOG_DEBUG))
+	if (!xmq_log_enabled(LOG_DEBUG))
 		return;
-	xmq__agent_log(LOG_DEBUG, "client %u: dropped %s frame: %s", c->id,
+	xmq_log(LOG_DEBUG, "client %u: dropped %s frame: %s", c->id,
 	               f != NULL ? xmq_type_name(f->hdr.type) : "a", xmq_strerror(err));
 }
 
@@ -193,14 +193,14 @@ void xmq__client_close(xmq_agent_client_t *c)
 
 const char *xmq__client_apps(const xmq_agent_client_t *c, char *buf, size_t size)
 {
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	const xmq_route_t *r;
 	size_t used = 0;
 	int n;
 
 	if (c->routes.head == NULL) {
 		if (c->last_app[0] != '\0')
-			snprintf(buf, size, "none open (last %s)", xmq__agent_quote(q, c->last_app));
+			snprintf(buf, size, "none open (last %s)", xmq_log_quote(q, c->last_app));
 		else
 			snprintf(buf, size, "none");
 		return buf;
@@ -208,7 +208,7 @@ const char *xmq__client_apps(const xmq_agent_client_t *c, char *buf, size_t size
 	buf[0] = '\0';
 	for (r = c->routes.head; r != NULL; r = r->next) {
 		n = snprintf(buf + used, size - used, "%s%s", used > 0 ? ", " : "",
-		             xmq__agent_quote(q, r->app));
+		             xmq_log_quote(q, r->app));
 		if (n < 0 || (size_t)n >= size - used) {
 			/* Cut: end with "..." where it fits. */
 			if (size >= 4)

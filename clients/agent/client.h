@@ -21,7 +21,7 @@
 #include "bridge/chan.h"
 #include "bridge/link.h"
 #include "clients/agent/agent.h"
-#include "clients/agent/log.h"
+#include "bridge/log.h"
 #include "clients/agent/route.h"
 
 struct xmq_agent_client {
@@ -34,8 +34,8 @@ struct xmq_agent_client {
 	unsigned id;               /* serial number, for logs */
 	char last_app[XMQ_APP_MAX + 1];  /* the app it opened last, for logs */
 	uint64_t qos0_dropped;
-	xmq_agent_throttle_t drop_log;
-	xmq_agent_throttle_t refuse_log;
+	xmq_throttle_t drop_log;
+	xmq_throttle_t refuse_log;
 	bool closing;
 	unsigned pending;          /* handles still closing */
 };

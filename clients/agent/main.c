@@ -223,10 +223,10 @@ static void on_signal(uv_signal_t *s, int signum)
 	daemon_state_t *d = s->data;
 
 	if (signum == SIGHUP) {
-		xmq__agent_log(LOG_INFO, "SIGHUP: nothing to reload");
+		xmq_log(LOG_INFO, "SIGHUP: nothing to reload");
 		return;
 	}
-	xmq__agent_log(LOG_NOTICE, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	xmq_log(LOG_NOTICE, "%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	stop(d);
 }
 
@@ -272,13 +272,13 @@ int main(int argc, char **argv)
 	status = parse_args(argc, argv, &o);
 	if (status >= 0)
 		return status;
-	xmq__agent_log_setup(o.verbose ? LOG_DEBUG : LOG_INFO);
+	xmq_log_setup("xenmq-agent", o.verbose ? LOG_DEBUG : LOG_INFO, false);
 	memset(&d, 0, sizeof(d));
 	err = ignore_sigpipe();
 	if (err == 0)
 		err = uv_loop_init(&loop);
 	if (err != 0) {
-		xmq__agent_log(LOG_ERR, "cannot start: %s", xmq_strerror(err));
+		xmq_log(LOG_ERR, "cannot start: %s", xmq_strerror(err));
 		return EXIT_FAILURE;
 	}
 	status = EXIT_FAILURE;
@@ -286,13 +286,13 @@ int main(int argc, char **argv)
 	if (err == 0)
 		err = xmq_agent_new(&loop, &o.agent, &d.agent);
 	if (err != 0) {
-		xmq__agent_log(LOG_ERR, "cannot start: %s", xmq_strerror(err));
+		xmq_log(LOG_ERR, "cannot start: %s", xmq_strerror(err));
 		goto out;
 	}
-	xmq__agent_log(LOG_NOTICE, PROG " %s starting", XENMQ_VERSION);
+	xmq_log(LOG_NOTICE, PROG " %s starting", XENMQ_VERSION);
 	err = xmq_agent_start(d.agent);
 	if (err == -ENOTSUP)
-		xmq__agent_log(LOG_ERR, "built without Xen support: use --hvc PATH");
+		xmq_log(LOG_ERR, "built without Xen support: use --hvc PATH");
 	if (err == 0)
 		status = EXIT_SUCCESS;
 out:
@@ -302,10 +302,10 @@ out:
 		stop(&d);
 	(void)uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0) {
-		xmq__agent_log(LOG_ERR, "handles left open at exit");
+		xmq_log(LOG_ERR, "handles left open at exit");
 		status = EXIT_FAILURE;
 	}
 	if (status == EXIT_SUCCESS)
-		xmq__agent_log(LOG_NOTICE, "stopped");
+		xmq_log(LOG_NOTICE, "stopped");
 	return status;
 }

@@ -49,17 +49,17 @@ static void refuse_open(xmq_agent_t *a, xmq_agent_client_t *c, uint16_t stream, 
                         const char *app, const char *why)
 {
 	xmq_open_ack_t b = { .reason = reason };
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	uint64_t skipped;
 	xmq_hdr_t h;
 	xmq_wire_t w;
 
 	a->stats.open_refused++;
-	if (xmq__agent_throttle_pass(&c->refuse_log, xmq__agent_now(a), LOG_INTERVAL_MS,
+	if (xmq_throttle_pass(&c->refuse_log, xmq__agent_now(a), LOG_INTERVAL_MS,
 	                             &skipped))
-		xmq__agent_log(LOG_WARNING, "client %u: refused app %s on stream %u: %s "
+		xmq_log(LOG_WARNING, "client %u: refused app %s on stream %u: %s "
 		               "(%llu more refused since the last warning)", c->id,
-		               xmq__agent_quote(q, app), stream, why,
+		               xmq_log_quote(q, app), stream, why,
 		               (unsigned long long)skipped);
 	xmq_link_hdr(&c->link, XMQ_T_OPEN_ACK, stream, &h);
 	if (xmq_encode_open_ack(&h, &b, &w) == 0)
@@ -99,9 +99,9 @@ static void unknown(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
 	char who[32];
 
 	a->stats.unknown++;
-	if (xmq__agent_log_enabled(LOG_DEBUG) &&
-	    xmq__agent_throttle_pass(&a->unknown_log, xmq__agent_now(a), 1000, &skipped))
-		xmq__agent_log(LOG_DEBUG, "%s: dropped %s on stream %u: no such session "
+	if (xmq_log_enabled(LOG_DEBUG) &&
+	    xmq_throttle_pass(&a->unknown_log, xmq__agent_now(a), 1000, &skipped))
+		xmq_log(LOG_DEBUG, "%s: dropped %s on stream %u: no such session "
 		               "(%llu dropped in all)", sender(from, who),
 		               xmq_type_name(f->hdr.type), f->hdr.stream,
 		               (unsigned long long)a->stats.unknown);
@@ -112,7 +112,7 @@ static void wrong_way(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
 	char who[32];
 
 	a->stats.bad++;
-	xmq__agent_log(LOG_DEBUG, "%s: dropped %s on stream %u: not allowed that way",
+	xmq_log(LOG_DEBUG, "%s: dropped %s on stream %u: not allowed that way",
 	               sender(from, who), xmq_type_name(f->hdr.type), f->hdr.stream);
 }
 
@@ -122,9 +122,9 @@ static void oversize(xmq_agent_t *a, unsigned to, const xmq_frame_t *f, uint32_t
 	char who[32];
 
 	a->stats.oversize++;
-	if (xmq__agent_throttle_pass(&a->oversize_log, xmq__agent_now(a), LOG_INTERVAL_MS,
+	if (xmq_throttle_pass(&a->oversize_log, xmq__agent_now(a), LOG_INTERVAL_MS,
 	                             &skipped))
-		xmq__agent_log(LOG_WARNING, "dropped %s of %zu bytes on its way to %s: "
+		xmq_log(LOG_WARNING, "dropped %s of %zu bytes on its way to %s: "
 		               "larger than the %u bytes it accepts (%llu dropped in all)",
 		               xmq_type_name(f->hdr.type), f->len, sender(to, who),
 		               (unsigned)max, (unsigned long long)a->stats.oversize);
@@ -142,7 +142,7 @@ static void end_route(xmq_agent_t *a, xmq_route_t *r, uint8_t reason)
 static void open_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
                     const xmq_frame_t *f)
 {
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	uint32_t max = xmq_link_peer_max_frame(&a->link);
 	xmq_open_t o;
 	int err;
@@ -174,23 +174,23 @@ static void open_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 	snprintf(r->app, sizeof(r->app), "%s", o.app);
 	snprintf(c->last_app, sizeof(c->last_app), "%s", o.app);
 	r->acked = false;
-	xmq__agent_log(LOG_INFO, "client %u: app %s opens stream %u as channel stream %u",
-	               c->id, xmq__agent_quote(q, r->app), r->local, r->chan);
+	xmq_log(LOG_INFO, "client %u: app %s opens stream %u as channel stream %u",
+	               c->id, xmq_log_quote(q, r->app), r->local, r->chan);
 	(void)forward(&a->link, r->chan, f);
 }
 
 static void close_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
                      const xmq_frame_t *f)
 {
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	uint8_t reason;
 
 	/* A CLOSE xenmqd could not read would leave its session open: send
 	 * a good one, and take a broken one for an abnormal end. */
 	if (xmq_decode_close(f, &reason) != 0)
 		reason = MQTT_RC_DISCONNECT_WITH_WILL_MSG;
-	xmq__agent_log(LOG_INFO, "client %u: app %s closes its session (0x%02x)", c->id,
-	               xmq__agent_quote(q, r->app), reason);
+	xmq_log(LOG_INFO, "client %u: app %s closes its session (0x%02x)", c->id,
+	               xmq_log_quote(q, r->app), reason);
 	end_route(a, r, reason);
 }
 
@@ -249,8 +249,8 @@ static bool drop_qos0(xmq_agent_t *a, xmq_agent_client_t *c, const xmq_frame_t *
 		return false;
 	c->qos0_dropped++;
 	a->stats.qos0_dropped++;
-	if (xmq__agent_throttle_pass(&c->drop_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
-		xmq__agent_log(LOG_WARNING, "client %u: does not keep up, dropping QoS 0 "
+	if (xmq_throttle_pass(&c->drop_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
+		xmq_log(LOG_WARNING, "client %u: does not keep up, dropping QoS 0 "
 		               "messages to it (%llu dropped so far)", c->id,
 		               (unsigned long long)c->qos0_dropped);
 	return true;
@@ -259,7 +259,7 @@ static bool drop_qos0(xmq_agent_t *a, xmq_agent_client_t *c, const xmq_frame_t *
 static void open_ack_down(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
                           const xmq_frame_t *f)
 {
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	xmq_open_ack_t b;
 
 	if (xmq_decode_open_ack(f, &b) != 0)
@@ -267,26 +267,26 @@ static void open_ack_down(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 	(void)forward(&c->link, r->local, f);
 	if (b.reason < 0x80) {
 		r->acked = true;
-		xmq__agent_log(LOG_INFO, "client %u: app %s: session open", c->id,
-		               xmq__agent_quote(q, r->app));
+		xmq_log(LOG_INFO, "client %u: app %s: session open", c->id,
+		               xmq_log_quote(q, r->app));
 		return;
 	}
-	xmq__agent_log(LOG_NOTICE, "client %u: app %s refused by xenmqd: %s", c->id,
-	               xmq__agent_quote(q, r->app), xmq_reason_string(b.reason));
+	xmq_log(LOG_NOTICE, "client %u: app %s refused by xenmqd: %s", c->id,
+	               xmq_log_quote(q, r->app), xmq_reason_string(b.reason));
 	xmq__routes_del(&a->routes, r);
 }
 
 static void close_down(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
                        const xmq_frame_t *f)
 {
-	char q[XMQ_AGENT_QUOTE_MAX];
+	char q[XMQ_QUOTE_MAX];
 	uint8_t reason;
 
 	if (xmq_decode_close(f, &reason) != 0)
 		reason = f->body_len > 0 ? f->body[0] : MQTT_RC_UNSPECIFIED;
 	(void)forward(&c->link, r->local, f);
-	xmq__agent_log(LOG_NOTICE, "client %u: app %s: session ended by xenmqd: %s", c->id,
-	               xmq__agent_quote(q, r->app), xmq_reason_string(reason));
+	xmq_log(LOG_NOTICE, "client %u: app %s: session ended by xenmqd: %s", c->id,
+	               xmq_log_quote(q, r->app), xmq_reason_string(reason));
 	xmq__routes_del(&a->routes, r);
 }
 

@@ -1143,6 +1143,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	xmq__agent_log_setup(getenv("XMQ_TEST_VERBOSE") != NULL ? LOG_DEBUG : LOG_CRIT);
+	xmq_log_setup("xenmq-agent", getenv("XMQ_TEST_VERBOSE") != NULL ? LOG_DEBUG : LOG_CRIT, false);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.c - levels, destinations, quoting and throttling for xenmqd's log.
+ * log.c - levels, destinations, quoting and throttling for the daemons' log.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "broker/log.h"
+#include "bridge/log.h"
 
 #define QUOTE_CUT 120
 

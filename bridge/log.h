@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.h - xenmqd's log: syslog priorities, to stderr (with a timestamp) or
- * to syslog. Strings that came from a DomU go through xmq_log_quote() first:
- * a hostile domain must not be able to forge or garble log lines.
+ * log.h - the log of xenmq's daemons (xenmqd, xenmq-agent): syslog
+ * priorities, to stderr with a timestamp ("2026-11-21T06:00:00 notice: ...",
+ * what systemd's journal and OpenRC's supervise-daemon collect) or to syslog.
+ * Library code never calls it. Strings that came from a DomU or a local
+ * client go through xmq_log_quote() first: no peer can forge or garble a
+ * log line.
  */
-#ifndef XMQ_BROKER_LOG_H
-#define XMQ_BROKER_LOG_H
+#ifndef XMQ_BRIDGE_LOG_H
+#define XMQ_BRIDGE_LOG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,4 +43,4 @@ typedef struct xmq_throttle {
 bool xmq_throttle_pass(xmq_throttle_t *t, uint64_t now_ms, uint64_t interval_ms,
                        uint64_t *suppressed);
 
-#endif /* XMQ_BROKER_LOG_H */
+#endif /* XMQ_BRIDGE_LOG_H */
