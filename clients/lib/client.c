@@ -154,7 +154,7 @@ static int check_filters(int count, const char *const *filters)
 
 /* ---- sending -------------------------------------------------------------- */
 
-static void send_request(xmq_client_t *c, xmq__req_t *r);
+static int send_request(xmq_client_t *c, xmq__req_t *r);
 
 /* A request that can never be sent is answered here, as the peer would. */
 static void fail_request(xmq_client_t *c, xmq__req_t *r, int err)
@@ -176,7 +176,9 @@ static void fail_request(xmq_client_t *c, xmq__req_t *r, int err)
 		c->cb.unsubscribe(c, mid, count, reasons);
 }
 
-static void send_request(xmq_client_t *c, xmq__req_t *r)
+/* 0: sent. -ENOTCONN, -ENOMEM: r waits as it was. Another error: r was
+ * answered here as refused, and freed. */
+static int send_request(xmq_client_t *c, xmq__req_t *r)
 {
 	int tid = 0;
 	int err;
@@ -188,9 +190,11 @@ static void send_request(xmq_client_t *c, xmq__req_t *r)
 	if (err == 0) {
 		r->sent = true;
 		r->tid = tid;
+		r->sent_ms = uv_now(c->loop);
 	} else if (err != -ENOTCONN && err != -ENOMEM) {
 		fail_request(c, r, err);
 	}
+	return err;
 }
 
 /* Every request not sent in this session, oldest first. */
@@ -202,7 +206,7 @@ static void send_requests(xmq_client_t *c)
 	while (r != NULL && c->open && !c->closing) {
 		next = r->next;
 		if (!r->sent)
-			send_request(c, r);
+			(void)send_request(c, r);
 		r = next;
 	}
 }
@@ -259,8 +263,55 @@ static void pump(xmq_client_t *c)
 			drop_entry(c, e, err);
 			continue;
 		}
-		xmq__queue_mark_sent(&c->queue, tid);
+		xmq__queue_mark_sent(&c->queue, tid, uv_now(c->loop));
 	}
+}
+
+/*
+ * Within a session, what the peer did not answer in time goes again. Each
+ * loop stops at its first failure, and what comes after waits for the next
+ * call: a failure may have run a callback of the application, which may have
+ * changed the lists under the loop.
+ */
+bool xmq__client_resend(xmq_client_t *c)
+{
+	uint64_t now = uv_now(c->loop);
+	xmq__req_t *r = c->subs.head;
+	xmq__req_t *next;
+	xmq__qent_t *e;
+	int tid;
+	int err;
+
+	while (r != NULL && c->open && !c->closing) {
+		next = r->next;
+		if ((!r->sent || now - r->sent_ms >= XMQ__RESEND_MS) && send_request(c, r) != 0)
+			break;
+		r = next;
+	}
+	for (e = c->queue.head; e != NULL && e != c->queue.unsent && c->open && !c->closing;
+	     e = e->next) {
+		if (now - e->sent_ms < XMQ__RESEND_MS)
+			continue;
+		e->msg->dup = true;
+		tid = 0;
+		err = c->ops->publish(c->t, e->msg, e->mid, &tid);
+		if (err == -ENOTCONN || err == -ENOMEM)
+			break;
+		if (err != 0) {
+			/* It went before, so this cannot happen unless the
+			 * peer's limits changed: refused, as a broker would. */
+			drop_entry(c, e, err);
+			break;
+		}
+		e->tid = tid;
+		e->sent_ms = now;
+	}
+	return xmq__client_waiting(c);
+}
+
+bool xmq__client_waiting(const xmq_client_t *c)
+{
+	return c->open && !c->closing && (c->queue.inflight > 0 || c->subs.head != NULL);
 }
 
 /* ---- from the transports ------------------------------------------------ */
@@ -530,7 +581,7 @@ static int request(xmq_client_t *c, bool sub, int count, const char *const *filt
 	if (mid != NULL)
 		*mid = id;
 	if (c->open)
-		send_request(c, r);
+		(void)send_request(c, r);
 	return 0;
 }
 

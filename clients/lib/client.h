@@ -22,6 +22,18 @@
 
 #include "xenmq.h"
 
+/*
+ * A channel can lose a frame within a session (noise on the line fails its
+ * CRC), so a transport that runs the channel protocol sends again what got
+ * no answer in XMQ__RESEND_MS (docs/protocol.md, section 6): an OPEN, a QoS 1
+ * PUBLISH (dup set), a SUBSCRIBE or an UNSUBSCRIBE. It looks for what is due
+ * every XMQ__RESEND_TICK_MS while anything waits for an answer, so a frame
+ * goes again between XMQ__RESEND_MS and XMQ__RESEND_MS + XMQ__RESEND_TICK_MS
+ * after it was last sent.
+ */
+#define XMQ__RESEND_MS 5000
+#define XMQ__RESEND_TICK_MS 1000
+
 /* What a transport needs to know to open a session: borrowed from the
  * client, valid until xmq__client_closed(). */
 typedef struct xmq__params {
@@ -125,6 +137,20 @@ void xmq__client_acked(xmq_client_t *c, int tid, int reason);
  * libmosquitto 2.0 is not, for UNSUBACK) passes 0 and NULL: all accepted. */
 void xmq__client_answered(xmq_client_t *c, bool sub, int tid, int count,
                           const uint8_t *reasons);
+
+/*
+ * xmq__client_resend - for a transport that can lose frames: hand it again
+ * every request and QoS 1 message (with dup set) that it took at least
+ * XMQ__RESEND_MS ago and that is not answered yet, requests first, each kind
+ * in the order it was first sent. Requests not sent yet (memory ran short)
+ * are tried too. Returns xmq__client_waiting() afterwards.
+ */
+bool xmq__client_resend(xmq_client_t *c);
+
+/* Whether anything handed to the transport in this session still waits for
+ * an answer (a QoS 1 message or a request): the transport keeps looking for
+ * what to send again only while it does. */
+bool xmq__client_waiting(const xmq_client_t *c);
 
 /* The transport released everything after ->close(); frees the client. */
 void xmq__client_closed(xmq_client_t *c);

@@ -48,13 +48,14 @@ int xmq__queue_push(xmq__queue_t *q, const xmq_message_t *m, uint16_t mid)
 	return 0;
 }
 
-void xmq__queue_mark_sent(xmq__queue_t *q, int tid)
+void xmq__queue_mark_sent(xmq__queue_t *q, int tid, uint64_t now_ms)
 {
 	xmq__qent_t *e = q->unsent;
 
 	if (e == NULL)
 		return;
 	e->tid = tid;
+	e->sent_ms = now_ms;
 	e->sent = true;
 	e->tried = true;
 	q->inflight++;

@@ -23,6 +23,7 @@ typedef struct xmq__qent {
 	xmq_message_t *msg;  /* an xmq_message_copy(), the entry's */
 	uint16_t mid;        /* the application's id */
 	int tid;             /* the transport's id, while sent */
+	uint64_t sent_ms;    /* uv_now() when last handed to the transport */
 	bool sent;           /* handed to the transport in this session */
 	bool tried;          /* sent at least once: dup when sent again */
 } xmq__qent_t;
@@ -49,8 +50,8 @@ static inline xmq__qent_t *xmq__queue_next(const xmq__queue_t *q)
 	return q->unsent;
 }
 
-/* The first unsent entry went to the transport with id tid. */
-void xmq__queue_mark_sent(xmq__queue_t *q, int tid);
+/* The first unsent entry went to the transport with id tid at now_ms. */
+void xmq__queue_mark_sent(xmq__queue_t *q, int tid, uint64_t now_ms);
 
 /* The sent entry with transport id tid (borrowed), or NULL. */
 xmq__qent_t *xmq__queue_find_sent(const xmq__queue_t *q, int tid);

@@ -29,6 +29,7 @@ typedef struct xmq__req {
 	struct xmq__req *next;
 	uint16_t mid;      /* the application's id (or the core's, if internal) */
 	int tid;           /* the transport's id, while sent */
+	uint64_t sent_ms;  /* uv_now() when last handed to the transport */
 	bool sub;          /* SUBSCRIBE, else UNSUBSCRIBE */
 	bool internal;     /* a re-subscription the application did not ask for */
 	bool sent;         /* handed to the transport in this session */
