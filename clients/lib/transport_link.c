@@ -13,6 +13,13 @@
  * client took our application name, so that two clients with the same name
  * do not take it from each other in a tight loop.
  *
+ * Noise on a channel can destroy a frame within an epoch, so what gets no
+ * answer goes again (XMQ__RESEND_MS): the OPEN every 5 s until OPEN_ACK,
+ * then, once a second while anything waits for an answer, whatever the core
+ * finds due (xmq__client_resend). One timer serves every step in turn, as
+ * the state says: the backoff, the wait for OPEN_ACK, the resend tick, the
+ * wait for a CLOSE to be written.
+ *
  * The core (client.c) decides what to send; this file only builds frames,
  * checks that they fit in what the peer accepts, and turns what arrives into
  * calls to the core.
@@ -53,9 +60,10 @@ typedef struct lt {
 	const xmq__params_t *p;
 	xmq_chan_t chan;
 	xmq_link_t link;
-	uv_timer_t timer;        /* the backoff, then the wait for a CLOSE */
+	uv_timer_t timer;        /* one at a time: see the top of the file */
 	state_t state;
 	bool opened_once;        /* an OPEN was accepted: later ones resume */
+	bool open_repeated;      /* the OPEN waiting for OPEN_ACK went twice */
 	uint16_t peer_receive_max;
 	uint32_t last_max_frame; /* the peer's, as last known */
 	unsigned backoff_ms;
@@ -65,7 +73,7 @@ typedef struct lt {
 	bool notify;             /* tell the core once released */
 } lt_t;
 
-static void send_open(lt_t *l);
+static void send_open(lt_t *l, bool again);
 
 /* ---- teardown -------------------------------------------------------------- */
 
@@ -172,7 +180,7 @@ static void on_backoff(uv_timer_t *t)
 	lt_t *l = t->data;
 
 	if (l->state == ST_WAITING && xmq_link_is_up(&l->link))
-		send_open(l);
+		send_open(l, false);
 }
 
 /* Stream closed by the peer: wait, then OPEN again (if the link is up). */
@@ -191,7 +199,17 @@ static void wait_and_reopen(lt_t *l, uint8_t reason)
 	(void)uv_timer_start(&l->timer, on_backoff, delay, 0);
 }
 
-static void send_open(lt_t *l)
+/* No OPEN_ACK in time: the OPEN or its answer was lost on the line. */
+static void on_open_unanswered(uv_timer_t *t)
+{
+	lt_t *l = t->data;
+
+	if (l->state == ST_OPENING && xmq_link_is_up(&l->link))
+		send_open(l, true);
+}
+
+/* again: the same OPEN, repeated because it got no answer. */
+static void send_open(lt_t *l, bool again)
 {
 	const xmq__params_t *p = l->p;
 	xmq_open_t o;
@@ -209,11 +227,44 @@ static void send_open(lt_t *l)
 	}
 	xmq_link_hdr(&l->link, XMQ_T_OPEN, STREAM, &h);
 	l->state = ST_OPENING;
+	l->open_repeated = again;
 	if (xmq_encode_open(&h, &o, &w) != 0 || write_frame(l, &w) != 0) {
 		/* Checked at xmq_client_new(), so only memory or the transport
 		 * can fail here: try again later. */
 		wait_and_reopen(l, MQTT_RC_UNSPECIFIED);
+		return;
 	}
+	(void)uv_timer_start(&l->timer, on_open_unanswered, XMQ__RESEND_MS, 0);
+}
+
+/* Once a second while something waits for an answer (OPEN state only). */
+static void on_resend_tick(uv_timer_t *t)
+{
+	lt_t *l = t->data;
+
+	/* Bytes still queued here have not reached the peer, which cannot
+	 * have answered them; sending more would only lengthen the queue. */
+	if (l->state != ST_OPEN || xmq_chan_queued(&l->chan) > 0)
+		return;
+	/* The core may call the application, which may close the client:
+	 * then the timer is the close's. */
+	if (!xmq__client_resend(l->c) && l->state == ST_OPEN)
+		(void)uv_timer_stop(&l->timer);
+}
+
+/* Something that needs an answer went out: look for it in a while. */
+static void resend_arm(lt_t *l)
+{
+	if (!uv_is_active((uv_handle_t *)&l->timer))
+		(void)uv_timer_start(&l->timer, on_resend_tick, XMQ__RESEND_TICK_MS,
+		                     XMQ__RESEND_TICK_MS);
+}
+
+/* An answer came: nothing left to wait for, nothing to look at. */
+static void resend_disarm(lt_t *l)
+{
+	if (l->state == ST_OPEN && !xmq__client_waiting(l->c))
+		(void)uv_timer_stop(&l->timer);
 }
 
 static void on_open_ack(lt_t *l, const xmq_frame_t *f)
@@ -230,11 +281,15 @@ static void on_open_ack(lt_t *l, const xmq_frame_t *f)
 	/* A takeover fight goes on backing off until a session lasts. */
 	if (l->last_reason != MQTT_RC_SESSION_TAKEN_OVER)
 		l->backoff_ms = 0;
+	(void)uv_timer_stop(&l->timer);
 	l->state = ST_OPEN;
 	l->opened_once = true;
 	l->peer_receive_max = b.receive_max;
 	l->open_since = uv_now(l->timer.loop);
-	xmq__client_opened(l->c, b.flags & XMQ_OPEN_ACK_SESSION_PRESENT);
+	/* An answer to a repeated OPEN says the session is present even if
+	 * the answer to the first, lost, said it was not: the core must then
+	 * restore the subscriptions, which is harmless if they were kept. */
+	xmq__client_opened(l->c, (b.flags & XMQ_OPEN_ACK_SESSION_PRESENT) && !l->open_repeated);
 }
 
 static void on_close(lt_t *l, const xmq_frame_t *f)
@@ -281,6 +336,7 @@ static void on_suback(lt_t *l, const xmq_frame_t *f)
 		return;
 	xmq__client_answered(l->c, f->hdr.type == XMQ_T_SUBACK, b.packet_id, (int)b.count,
 	                     b.reason);
+	resend_disarm(l);
 }
 
 /* ---- link and chan callbacks ------------------------------------------- */
@@ -300,7 +356,7 @@ static void on_link_up(xmq_link_t *link)
 		return;
 	(void)uv_timer_stop(&l->timer);
 	l->last_max_frame = xmq_link_peer_max_frame(link);
-	send_open(l);
+	send_open(l, false);
 }
 
 static void on_link_down(xmq_link_t *link, int err)
@@ -337,8 +393,10 @@ static void on_link_frame(xmq_link_t *link, const xmq_frame_t *f)
 	case XMQ_T_PUBACK: {
 		xmq_puback_t b;
 
-		if (xmq_decode_puback(f, &b) == 0)
+		if (xmq_decode_puback(f, &b) == 0) {
 			xmq__client_acked(l->c, b.packet_id, b.reason);
+			resend_disarm(l);
+		}
 		break;
 	}
 	case XMQ_T_SUBACK:
@@ -462,9 +520,12 @@ static int lt_publish(void *t, const xmq_message_t *m, uint16_t mid, int *tid)
 	err = xmq_encode_publish(&h, mid, m, &w);
 	if (err == 0)
 		err = write_frame(l, &w);
-	if (err == 0)
-		*tid = mid;
-	return err;
+	if (err != 0)
+		return err;
+	*tid = mid;
+	if (m->qos == 1)
+		resend_arm(l);
+	return 0;
 }
 
 static int lt_request(lt_t *l, uint8_t type, uint16_t mid, int count,
@@ -499,9 +560,11 @@ static int lt_request(lt_t *l, uint8_t type, uint16_t mid, int count,
 		return -EMSGSIZE;
 	}
 	err = write_frame(l, &w);
-	if (err == 0)
-		*tid = mid;
-	return err;
+	if (err != 0)
+		return err;
+	*tid = mid;
+	resend_arm(l);
+	return 0;
 }
 
 static int lt_subscribe(void *t, uint16_t mid, int count, const char *const *filters,
