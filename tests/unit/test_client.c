@@ -6,7 +6,8 @@
  * broker outage, subscriptions restored after a restart, the last will when
  * the connection is cut), and the agent: transport against a responder
  * played here with bridge/link.c (the OPEN handshake, replay after a new
- * epoch, the receive window, frame size limits, CLOSE and refusals).
+ * epoch, the receive window, frame size limits, CLOSE and refusals, and
+ * frames sent again when a channel lost them or their answers).
  *
  * Every test owns its loop and checks that closing the client released
  * every handle (uv_loop_close() == 0). Waiting is always for a condition,
@@ -906,6 +907,13 @@ typedef struct fake {
 	/* behaviour */
 	bool hold_open_ack;
 	bool hold_acks;
+	/* Lost on the line: the next n frames of a kind are ignored as if they
+	 * never came (an OPEN is taken but its OPEN_ACK is lost, the others
+	 * are dropped unanswered); a PUBLISH by its place, bit i for pubs[i]. */
+	int lose_open_acks;
+	int lose_subacks;
+	int lose_unsubacks;
+	uint32_t lose_pubs;
 	uint8_t open_reason;
 	bool session_present;
 	uint16_t receive_max;
@@ -913,6 +921,8 @@ typedef struct fake {
 	int ups;
 	int frames_before_ack;   /* session frames other than OPEN while opening */
 	bool opening;
+	bool session_open;       /* OPEN taken and accepted (answer sent or lost) */
+	int open_repeats;        /* OPENs answered as repetitions */
 	int opens;
 	uint8_t open_flags;
 	char app[XMQ_APP_MAX + 1];
@@ -925,6 +935,8 @@ typedef struct fake {
 	char filters[FAKE_MAX][32];
 	uint8_t options[FAKE_MAX];
 	int unsubscribes;
+	uint16_t sub_ids[FAKE_MAX];    /* packet ids of SUBSCRIBE, in order */
+	uint16_t unsub_ids[FAKE_MAX];  /* and of UNSUBSCRIBE */
 	int npubs;
 	fake_pub_t pubs[FAKE_MAX];
 	int nheld;
@@ -933,6 +945,7 @@ typedef struct fake {
 	int max_inflight;
 	int pubacks;
 	uint16_t last_puback;
+	uint16_t pubacked[FAKE_MAX];   /* packet ids of the PUBACKs received */
 	int closes;
 	uint8_t last_close;
 	bool closed;
@@ -943,11 +956,11 @@ static void fake_send(fake_t *f, xmq_wire_t *w)
 	assert_int_equal(xmq_link_write(&f->link, w), 0);
 }
 
-static void fake_open_ack(fake_t *f)
+static void fake_open_ack_flags(fake_t *f, uint8_t flags)
 {
 	xmq_open_ack_t b = {
 		.reason = f->open_reason,
-		.flags = f->session_present ? XMQ_OPEN_ACK_SESSION_PRESENT : 0,
+		.flags = flags,
 		.receive_max = f->receive_max,
 	};
 	xmq_hdr_t h;
@@ -956,6 +969,24 @@ static void fake_open_ack(fake_t *f)
 	xmq_link_hdr(&f->link, XMQ_T_OPEN_ACK, 1, &h);
 	assert_int_equal(xmq_encode_open_ack(&h, &b, &w), 0);
 	f->opening = false;
+	f->session_open = f->open_reason == 0;
+	fake_send(f, &w);
+}
+
+static void fake_open_ack(fake_t *f)
+{
+	fake_open_ack_flags(f, f->session_present ? XMQ_OPEN_ACK_SESSION_PRESENT : 0);
+}
+
+/* A SUBACK or UNSUBACK (type) accepting count filters. */
+static void fake_suback(fake_t *f, uint8_t type, uint16_t id, unsigned count)
+{
+	xmq_suback_t a = { .packet_id = id, .count = count };
+	xmq_hdr_t h;
+	xmq_wire_t w;
+
+	xmq_link_hdr(&f->link, type, 1, &h);
+	assert_int_equal(xmq_encode_suback(&h, &a, &w), 0);
 	fake_send(f, &w);
 }
 
@@ -985,20 +1016,28 @@ static void fake_close_stream(fake_t *f, uint8_t reason)
 	xmq_hdr_t h;
 	xmq_wire_t w;
 
+	f->session_open = false;
 	xmq_link_hdr(&f->link, XMQ_T_CLOSE, 1, &h);
 	assert_int_equal(xmq_encode_close(&h, reason, &w), 0);
 	fake_send(f, &w);
 }
 
-static void fake_publish(fake_t *f, const char *topic, const char *payload, uint16_t id)
+static void fake_publish_dup(fake_t *f, const char *topic, const char *payload, uint16_t id,
+                             bool dup)
 {
 	xmq_message_t m = msg_of(topic, payload, id != 0 ? 1 : 0);
 	xmq_hdr_t h;
 	xmq_wire_t w;
 
+	m.dup = dup;
 	xmq_link_hdr(&f->link, XMQ_T_PUBLISH, 1, &h);
 	assert_int_equal(xmq_encode_publish(&h, id, &m, &w), 0);
 	fake_send(f, &w);
+}
+
+static void fake_publish(fake_t *f, const char *topic, const char *payload, uint16_t id)
+{
+	fake_publish_dup(f, topic, payload, id, false);
 }
 
 static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
@@ -1019,6 +1058,14 @@ static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
 	case XMQ_T_OPEN:
 		assert_int_equal(xmq_decode_open(fr, &o), 0);
 		f->opens++;
+		/* As xenmqd: the same app again on its open stream is a
+		 * repetition (our answer was lost), answered again. */
+		if (f->session_open && strcmp(o.app, f->app) == 0) {
+			assert_int_equal(o.flags, f->open_flags);
+			f->open_repeats++;
+			fake_open_ack_flags(f, XMQ_OPEN_ACK_SESSION_PRESENT);
+			break;
+		}
 		f->open_flags = o.flags;
 		snprintf(f->app, sizeof(f->app), "%s", o.app);
 		f->open_will = o.has_will;
@@ -1029,17 +1076,23 @@ static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
 		f->opening = true;
 		f->inflight = 0;
 		f->nheld = 0;
-		if (!f->hold_open_ack)
+		if (f->lose_open_acks > 0 && f->open_reason == 0) {
+			f->lose_open_acks--;
+			f->session_open = true;
+		} else if (!f->hold_open_ack) {
 			fake_open_ack(f);
+		}
 		break;
 	case XMQ_T_SUBSCRIBE:
 	case XMQ_T_UNSUBSCRIBE:
 		if (fr->hdr.type == XMQ_T_SUBSCRIBE) {
 			assert_int_equal(xmq_decode_subscribe(fr, &s), 0);
-			f->subscribes++;
+			assert_true(f->subscribes < FAKE_MAX);
+			f->sub_ids[f->subscribes++] = s.packet_id;
 		} else {
 			assert_int_equal(xmq_decode_unsubscribe(fr, &s), 0);
-			f->unsubscribes++;
+			assert_true(f->unsubscribes < FAKE_MAX);
+			f->unsub_ids[f->unsubscribes++] = s.packet_id;
 		}
 		a.packet_id = s.packet_id;
 		a.count = s.count;
@@ -1051,6 +1104,14 @@ static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
 			/* "deny/..." is refused, as an ACL would. */
 			a.reason[i] = strncmp(s.filter[i], "deny/", 5) == 0 ?
 			              MQTT_RC_NOT_AUTHORIZED : 0;
+		}
+		if (fr->hdr.type == XMQ_T_SUBSCRIBE && f->lose_subacks > 0) {
+			f->lose_subacks--;
+			break;
+		}
+		if (fr->hdr.type == XMQ_T_UNSUBSCRIBE && f->lose_unsubacks > 0) {
+			f->lose_unsubacks--;
+			break;
 		}
 		h.type = fr->hdr.type == XMQ_T_SUBSCRIBE ? XMQ_T_SUBACK : XMQ_T_UNSUBACK;
 		xmq_link_hdr(&f->link, h.type, 1, &h);
@@ -1066,6 +1127,8 @@ static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
 		f->pubs[f->npubs].dup = p.msg.dup;
 		f->pubs[f->npubs].payload_len = p.msg.payload_len;
 		f->npubs++;
+		if (f->npubs <= 32 && (f->lose_pubs & (1u << (f->npubs - 1))))
+			break;
 		if (p.msg.qos == 0)
 			break;
 		f->inflight++;
@@ -1080,7 +1143,8 @@ static void fake_on_frame(xmq_link_t *l, const xmq_frame_t *fr)
 		xmq_puback_t b;
 
 		assert_int_equal(xmq_decode_puback(fr, &b), 0);
-		f->pubacks++;
+		assert_true(f->pubacks < FAKE_MAX);
+		f->pubacked[f->pubacks++] = b.packet_id;
 		f->last_puback = b.packet_id;
 		break;
 	}
@@ -1134,6 +1198,7 @@ static void fake_on_up(xmq_link_t *l)
 
 	f->ups++;
 	f->opening = false;
+	f->session_open = false;
 }
 
 static void fake_on_down(xmq_link_t *l, int err)
@@ -1693,6 +1758,214 @@ static void test_client_agent_close_in_callback(void **state)
 	loop_finish(&loop);
 }
 
+/* ---- frames lost within an epoch ----------------------------------------- */
+
+static void count_active_timer(uv_handle_t *h, void *arg)
+{
+	if (h->type == UV_TIMER && uv_is_active(h) && !uv_is_closing(h))
+		(*(int *)arg)++;
+}
+
+/* Timers running on the loop: the client's resend timer runs only while
+ * something waits for an answer, so an idle client costs no wake-ups. */
+static int active_timers(uv_loop_t *loop)
+{
+	int n = 0;
+
+	uv_walk(loop, count_active_timer, &n);
+	return n;
+}
+
+/* A PUBLISH lost on the line goes again with dup, the same packet id, in
+ * the order of those due, until it is acknowledged; one acknowledged in time
+ * does not go again, and an acknowledgement for nothing pending is ignored. */
+static void test_client_agent_resend_publish(void **state)
+{
+	enum { N = 4 };
+	xmq_client_opts_t o = { .app = "resend-pub" };
+	xmq_message_t m = msg_of("rp/1", "x", 1);
+	uv_loop_t loop;
+	fake_t f;
+	rec_t r;
+	int idle;
+	int i;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1);
+	idle = active_timers(&loop);
+
+	/* The second and third are lost, the others acknowledged at once. */
+	f.lose_pubs = 1u << 1 | 1u << 2;
+	for (i = 0; i < N; i++)
+		assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	WAIT_FOR(&loop, f.npubs == N && r.acks == 2);
+	assert_int_equal(xmq_client_queued(r.c), 2);
+	assert_int_equal(active_timers(&loop), idle + 1);
+
+	WAIT_FOR(&loop, xmq_client_queued(r.c) == 0);
+	assert_int_equal(r.acks, N);
+	assert_int_equal(r.acks_refused, 0);
+	assert_int_equal(f.npubs, N + 2);
+	for (i = 0; i < N; i++)
+		assert_false(f.pubs[i].dup);
+	assert_true(f.pubs[N].dup);
+	assert_int_equal(f.pubs[N].packet_id, f.pubs[1].packet_id);
+	assert_true(f.pubs[N + 1].dup);
+	assert_int_equal(f.pubs[N + 1].packet_id, f.pubs[2].packet_id);
+	/* Nothing waits: the timer is off at once, not at its next tick. */
+	assert_int_equal(active_timers(&loop), idle);
+
+	/* A late PUBACK (for the copy that was not lost after all) changes
+	 * nothing, and the message after it goes and is acknowledged. */
+	fake_puback(&f, f.pubs[1].packet_id);
+	m = msg_of("rp/2", "y", 1);
+	assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	WAIT_FOR(&loop, r.acks == N + 1);
+	assert_int_equal(f.npubs, N + 3);
+	assert_false(f.pubs[N + 2].dup);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
+/* An OPEN_ACK lost on the line: the OPEN goes again, unchanged, and is
+ * answered as a repetition (session present, as xenmqd answers). The answer
+ * to the lost one may have said "not present", so the client subscribes
+ * again and tells the application the session was not kept. */
+static void test_client_agent_resend_open(void **state)
+{
+	xmq_client_opts_t o = { .app = "resend-open" };
+	const char *filters[] = { "ro/#" };
+	xmq_message_t m = msg_of("ro/1", "x", 1);
+	uv_loop_t loop;
+	fake_t f;
+	rec_t r;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_subscribe(r.c, 1, filters, 1, NULL), 0);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1 && r.subacks == 1);
+	assert_int_equal(f.subscribes, 1);
+
+	/* A new epoch whose first OPEN_ACK is lost; a message waits. */
+	f.lose_open_acks = 1;
+	f.session_present = false;
+	xmq_link_restart(&f.link);
+	WAIT_FOR(&loop, r.disconnects == 1 && f.opens == 2);
+	assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	assert_false(xmq_client_connected(r.c));
+	WAIT_FOR(&loop, r.connects == 2 && xmq_client_queued(r.c) == 0);
+	assert_int_equal(f.opens, 3);
+	assert_int_equal(f.open_repeats, 1);
+	assert_false(f.open_flags & XMQ_OPEN_CLEAN_START);
+	assert_int_equal(f.frames_before_ack, 0);
+	assert_false(r.session_present);
+	WAIT_FOR(&loop, f.subscribes == 2);
+	assert_int_equal(fake_filter_count(&f, "ro/#"), 2);
+	assert_int_equal(r.subacks, 1);  /* a re-subscription is not reported */
+	assert_int_equal(f.npubs, 1);
+	assert_false(f.pubs[0].dup);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
+/* A SUBACK and an UNSUBACK lost on the line: both requests go again with
+ * their packet ids, each is reported once, and a late answer is ignored. */
+static void test_client_agent_resend_subscribe(void **state)
+{
+	xmq_client_opts_t o = { .app = "resend-sub" };
+	const char *sub[] = { "rs/a", "rs/b" };
+	const char *unsub[] = { "rs/c" };
+	uv_loop_t loop;
+	fake_t f;
+	rec_t r;
+	int smid = 0;
+	int umid = 0;
+	int idle;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1);
+	idle = active_timers(&loop);
+
+	f.lose_subacks = 1;
+	f.lose_unsubacks = 1;
+	assert_int_equal(xmq_client_subscribe(r.c, 2, sub, 1, &smid), 0);
+	assert_int_equal(xmq_client_unsubscribe(r.c, 1, unsub, &umid), 0);
+	WAIT_FOR(&loop, f.subscribes == 1 && f.unsubscribes == 1);
+	assert_int_equal(r.subacks + r.unsubacks, 0);
+
+	WAIT_FOR(&loop, r.subacks == 1 && r.unsubacks == 1);
+	assert_int_equal(f.subscribes, 2);
+	assert_int_equal(f.unsubscribes, 2);
+	assert_int_equal(f.sub_ids[0], smid);
+	assert_int_equal(f.sub_ids[1], smid);
+	assert_int_equal(f.unsub_ids[0], umid);
+	assert_int_equal(f.unsub_ids[1], umid);
+	assert_int_equal(fake_filter_count(&f, "rs/a"), 2);
+	assert_int_equal(fake_filter_count(&f, "rs/b"), 2);
+	assert_int_equal(r.last_sub_mid, smid);
+	assert_int_equal(r.last_sub_count, 2);
+	assert_int_equal(active_timers(&loop), idle);
+
+	/* The answers to the first copies, late: nothing pending, ignored. */
+	fake_suback(&f, XMQ_T_SUBACK, (uint16_t)smid, 2);
+	fake_suback(&f, XMQ_T_UNSUBACK, (uint16_t)umid, 1);
+	fake_publish(&f, "rs/a", "marker", 3);
+	WAIT_FOR(&loop, r.nmsgs == 1 && f.pubacks == 1);
+	assert_int_equal(r.subacks, 1);
+	assert_int_equal(r.unsubacks, 1);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
+/* A QoS 1 message that comes again (its PUBACK was lost) is delivered again,
+ * marked dup, and acknowledged again: QoS 1 is at least once. */
+static void test_client_agent_incoming_dup(void **state)
+{
+	xmq_client_opts_t o = { .app = "incoming-dup" };
+	uv_loop_t loop;
+	fake_t f;
+	rec_t r;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1);
+
+	fake_publish(&f, "in/1", "once", 41);
+	fake_publish_dup(&f, "in/1", "once", 41, true);
+	WAIT_FOR(&loop, r.nmsgs == 2 && f.pubacks == 2);
+	assert_false(r.msgs[0]->dup);
+	assert_true(r.msgs[1]->dup);
+	assert_int_equal(r.msgs[1]->qos, 1);
+	assert_string_equal(r.msgs[1]->topic, "in/1");
+	assert_int_equal(r.msgs[1]->payload_len, 4);
+	assert_int_equal(f.pubacked[0], 41);
+	assert_int_equal(f.pubacked[1], 41);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1714,6 +1987,10 @@ int main(void)
 		cmocka_unit_test(test_client_agent_refusals),
 		cmocka_unit_test(test_client_agent_takeover),
 		cmocka_unit_test(test_client_agent_close_in_callback),
+		cmocka_unit_test(test_client_agent_resend_publish),
+		cmocka_unit_test(test_client_agent_resend_open),
+		cmocka_unit_test(test_client_agent_resend_subscribe),
+		cmocka_unit_test(test_client_agent_incoming_dup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
