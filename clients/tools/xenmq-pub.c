@@ -12,13 +12,18 @@
  * however long the input. The program ends once every QoS 1 message was
  * acknowledged, with a non-zero status if any was refused.
  *
- * With -l, a QoS 1 line refused because it came too fast (0x96, xenmqd's
- * rate limit for a domain) is not lost: it is sent again after a pause, and the
- * lines after it then go out one at a time, the window widening again as
- * they are accepted. Lines are kept until acknowledged for that purpose, in
- * the order they were published, and one that was refused goes again before
- * any new one; so the order can change only among the lines in flight when
- * the limit was hit (at most WINDOW_MAX).
+ * With -l, a QoS 1 line refused because it came too fast (0x96) is not
+ * lost: it is sent again after a pause, and the lines after it then go out
+ * one at a time, the window widening again as they are accepted. xenmqd
+ * does not refuse QoS 1 for a domain's rate: it holds such messages and
+ * passes them on as the rate allows, which slows us down through the
+ * window. It answers 0x96 only when it holds max_queued_bytes already, a
+ * bound on its memory rather than a rate, which frees up as the held
+ * messages go; and another broker (over mqtt:) may refuse for its rate.
+ * Those refusals are what the retry is for. Lines are kept until
+ * acknowledged for that purpose, in the order they were published, and one
+ * that was refused goes again before any new one; so the order can change
+ * only among the lines in flight when the limit was hit (at most WINDOW_MAX).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +39,7 @@
 #define MESSAGE_MAX (256u * 1024 * 1024)
 #define READ_CHUNK 65536
 #define NOTICE_MS 5000
-/* PUBACK "message rate too high": worth trying again later. */
+/* PUBACK "message rate too high": worth trying again later (see above). */
 #define RC_RATE_TOO_HIGH 0x96
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
