@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# test_restart_xenmqd.sh - QoS 1 messages survive xenmqd restarts, both ways.
+#
+# Two steady streams of numbered QoS 1 messages run while xenmqd is stopped with SIGTERM and
+# started again, then killed with SIGKILL and started again:
+#
+# - DomU -> Dom0: `xenmq-pub -l -q 1` in alpha, fed one id per line at a steady pace; a Dom0
+#   observer with a persistent session (`mosquitto_sub -c -i obs -q 1`, subscribed before)
+#   receives every id, and xenmq-pub exits 0 once all its messages were acknowledged;
+# - Dom0 -> DomU: `mosquitto_pub -l -q 1` in Dom0, fed the same way; a `xenmq-sub -c -i down
+#   -x 600 -q 1` in alpha (a persistent session) receives every id;
+# - both sides keep going on their own: nothing but xenmqd is restarted;
+# - what the DomU wrote while xenmqd was away, kept by the channel (chanemu --backlog keep,
+#   the default) and handed to the next xenmqd, is harmless: xenmqd counts those frames as
+#   stale (stale_frames in xenmq/broker/domain/alpha), no message is corrupted, and
+#   duplicates stay within what QoS 1 allows (at most one window, max_inflight, per restart
+#   and direction: a stale frame taken for a current one would repeat more).
+#
+# Duplicates are allowed at QoS 1; their number is printed.
+#
+# TODO, a known bug: Dom0 -> DomU QoS 1 messages that xenmqd has taken from Mosquitto but the
+# DomU has not acknowledged yet are lost when xenmqd stops or dies. libmosquitto 2.0
+# acknowledges a QoS 1 message to Mosquitto as soon as it reads it, so Mosquitto never sends it
+# again, and xenmqd keeps it only in memory; the frames it wrote last before closing the
+# channel are lost in the channel, as QEMU loses them. With the streams above a message is
+# lost now and then (the one on its way at the SIGTERM); losses of up to one window per
+# restart in that direction are reported as "KNOWN BUG" and do not fail the test. With
+# E2E_KNOWN_BUGS=1 they do, and a deterministic check runs at the end: on a channel slowed to
+# 4000 B/s toward the DomU, a burst of 200 messages loses the window (max_inflight) that was
+# on its way when xenmqd is stopped with SIGTERM.
+
+. "$(dirname "$0")/lib.sh" "$@"
+
+for p in xenmqd xenmq-agent xenmq-pub xenmq-sub tests/chanemu; do
+	[ -x "$B/$p" ] || skip "$B/$p is not built (make B=$B)"
+done
+
+INFLIGHT=16	# xenmqd's max_inflight (set below): the most a restart may repeat
+
+# feed NAME: writes 1, 2, 3... one a line, one every 20 ms, until $T/stop exists; the last id
+# written is in $T/NAME.sent.
+feed() {
+	local i=0
+	while [ ! -e "$T/stop" ]; do
+		i=$((i + 1))
+		echo "$i"
+		echo "$i" > "$T/$1.sent.tmp"
+		mv -f "$T/$1.sent.tmp" "$T/$1.sent"
+		sleep 0.02
+	done
+}
+
+# sent NAME: how many ids the feeder NAME has written so far.
+sent() {
+	local n
+	n=$(cat "$T/$1.sent" 2>/dev/null || true)
+	echo "${n:-0}"
+}
+
+# sent_at_least NAME N: for wait_for.
+sent_at_least() {
+	[ "$(sent "$1")" -ge "$2" ]
+}
+
+# ids FILE: the ids in FILE, one a line ("xen/alpha/down/n 5" lines give 5).
+ids() {
+	sed -e 's/^xen\/alpha\/down\/n //' -e '/^[0-9][0-9]*$/!d' "$1"
+}
+
+# received_at_least FILE N: FILE holds N or more id lines.
+received_at_least() {
+	[ "$(ids "$1" | wc -l)" -ge "$2" ]
+}
+
+# all_received FILE N: every id 1..N is in FILE.
+all_received() {
+	[ "$(ids "$1" | awk -v n="$2" '$1 >= 1 && $1 <= n && !s[$1]++ { c++ } END { print c + 0 }')" \
+		-eq "$2" ]
+}
+
+# check_ids FILE N WHAT [KNOWN]: the id lines of FILE are exactly 1..N, each at least once,
+# with at most two windows of duplicates (two restarts); every other line is the sync or end
+# marker. KNOWN: losses up to this many are the known bug described above, reported but not
+# failed (unless E2E_KNOWN_BUGS=1).
+check_ids() {
+	local file=$1 n=$2 what=$3 known=${4:-0} r missing dups bad
+	r=$(grep -vxE 'xen/alpha/down/(sync sync|end end)' "$file" |
+		sed 's/^xen\/alpha\/down\/n //' | awk -v n="$n" '
+		/^[0-9]+$/ && $1 >= 1 && $1 <= n { if (s[$1]++) d++; next }
+		{ b++ }
+		END { for (i = 1; i <= n; i++) if (!(i in s)) m++; print m + 0, d + 0, b + 0 }')
+	read -r missing dups bad <<< "$r"
+	echo "$what: $n messages, $missing missing, $dups duplicates, $bad malformed"
+	[ "$bad" = 0 ] || fail "$what: lines of $(basename "$file") that are not ids 1..$n"
+	[ "$dups" -le $((2 * INFLIGHT)) ] || fail "$what: $dups duplicates, more than two windows"
+	[ "$missing" = 0 ] && return 0
+	if [ "$missing" -le "$known" ] && [ "${E2E_KNOWN_BUGS:-0}" != 1 ]; then
+		echo "KNOWN BUG: $what: $missing messages in flight at a restart of xenmqd lost"
+		return 0
+	fi
+	fail "$what: $missing of $n messages lost"
+}
+
+# stat_of KEY: the counter KEY of domain alpha, from xenmqd's retained report.
+stat_of() {
+	mosquitto_sub --unix "$MQ_SOCK" -t xenmq/broker/domain/alpha -C 1 -W 2 2>/dev/null |
+		jq -r ".$1"
+}
+
+# stat_positive KEY: for wait_for.
+stat_positive() {
+	local v
+	v=$(stat_of "$1" || true)
+	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ]
+}
+
+# kill9 PID...: SIGKILL, and reaps them (without the shell's "Killed" notice).
+kill9() {
+	{ kill -KILL "$@"; wait "$@"; } 2> /dev/null || true
+}
+
+command -v jq > /dev/null || skip "jq is not installed"
+
+start_mosquitto
+start_channel alpha
+write_acl <<'EOF'
+pattern readwrite xen/%u/#
+EOF
+write_xenmqd_conf "status_interval 1" "max_inflight $INFLIGHT"
+start_xenmqd
+start_agent alpha
+wait_status alpha online
+
+# ---- the two streams --------------------------------------------------------------------
+sub_bg "$T/obs.out" -c -i obs -q 1 -t xen/alpha/up -F '%p'
+
+pub -r -q 1 -t xen/alpha/down/sync -m sync
+"$B/xenmq-sub" -L "$(url_agent alpha)" -c -i down -x 600 -q 1 -v -t 'xen/alpha/down/#' \
+	> "$T/down.out" 2> "$T/down.err" &
+DOWN_PID=$!
+_track $DOWN_PID
+wait_for 20 grep -qs '^xen/alpha/down/sync sync' "$T/down.out"
+
+feed up | "$B/xenmq-pub" -L "$(url_agent alpha)" -i up -l -q 1 -t xen/alpha/up \
+	> "$T/up-pub.out" 2> "$T/up-pub.err" &
+UP_PID=$!
+_track $UP_PID
+feed down | mosquitto_pub --unix "$MQ_SOCK" -i dom0pub -l -q 1 -t xen/alpha/down/n \
+	> "$T/down-pub.out" 2> "$T/down-pub.err" &
+DOWNPUB_PID=$!
+_track $DOWNPUB_PID
+
+wait_for 20 received_at_least "$T/obs.out" 30
+wait_for 20 received_at_least "$T/down.out" 30
+
+# ---- SIGTERM, a pause, start again ------------------------------------------------------
+stop_xenmqd
+assert_file_contains "$T/xenmqd.log" "stopping"
+n=$(sent up)
+wait_for 20 sent_at_least up $((n + 20))
+start_xenmqd
+wait_for 30 count_at_least "$T/agent-alpha.log" 2 "channel up"
+n=$(ids "$T/obs.out" | wc -l)
+wait_for 30 received_at_least "$T/obs.out" $((n + 20))
+n=$(ids "$T/down.out" | wc -l)
+wait_for 30 received_at_least "$T/down.out" $((n + 20))
+
+# ---- SIGKILL, a pause, start again ------------------------------------------------------
+kill9 "$XENMQD_PID"
+XENMQD_PID=
+n=$(sent up)
+wait_for 20 sent_at_least up $((n + 20))
+start_xenmqd
+wait_for 30 count_at_least "$T/agent-alpha.log" 3 "channel up"
+n=$(ids "$T/obs.out" | wc -l)
+wait_for 30 received_at_least "$T/obs.out" $((n + 20))
+n=$(ids "$T/down.out" | wc -l)
+wait_for 30 received_at_least "$T/down.out" $((n + 20))
+
+# The agent's frames written while xenmqd was gone reached this xenmqd, which dropped them.
+wait_for 20 stat_positive stale_frames
+
+# ---- the end of the streams ---------------------------------------------------------------
+: > "$T/stop"
+rc=0
+wait_for 30 _dead "$UP_PID"
+wait "$UP_PID" || rc=$?
+assert_eq "$rc" 0 "xenmq-pub's exit status ($(cat "$T/up-pub.err"))"
+rc=0
+wait_for 30 _dead "$DOWNPUB_PID"
+wait "$DOWNPUB_PID" || rc=$?
+assert_eq "$rc" 0 "mosquitto_pub's exit status ($(cat "$T/down-pub.err"))"
+
+N_UP=$(sent up)
+N_DOWN=$(sent down)
+wait_for 30 all_received "$T/obs.out" "$N_UP"
+check_ids "$T/obs.out" "$N_UP" "DomU -> Dom0"
+# QoS 1 messages of one session arrive in order, those replayed after a restart first: once a
+# last one has arrived, any missing one is lost.
+pub -q 1 -t xen/alpha/down/end -m end
+wait_for 30 grep -qsx 'xen/alpha/down/end end' "$T/down.out"
+check_ids "$T/down.out" "$N_DOWN" "Dom0 -> DomU" $((2 * INFLIGHT))
+_alive "$DOWN_PID" || fail "xenmq-sub exited: $(cat "$T/down.err")"
+assert_eq "$(grep -c 'channel up' "$T/agent-alpha.log")" 3 "links made by the agent"
+
+_terminate "$DOWN_PID"
+
+# ---- known bug: a window of Dom0 -> DomU messages in flight when xenmqd stops ----------------
+if [ "${E2E_KNOWN_BUGS:-0}" = 1 ]; then
+	start_channel beta --rate-down 4000
+	write_xenmqd_conf "status_interval 1" "max_inflight $INFLIGHT"
+	stop_xenmqd
+	start_xenmqd
+	start_agent beta
+	wait_status beta online
+	pub -r -q 1 -t xen/beta/down/sync -m sync
+	"$B/xenmq-sub" -L "$(url_agent beta)" -c -i down -x 600 -q 1 -v -t 'xen/beta/down/#' \
+		> "$T/beta.out" 2> "$T/beta.err" &
+	_track $!
+	wait_for 20 grep -qs '^xen/beta/down/sync sync' "$T/beta.out"
+	seq 1 200 | pub -l -q 1 -t xen/beta/down/n
+	wait_for 20 count_at_least "$T/beta.out" 20 "xen/beta/down/n "
+	stop_xenmqd
+	start_xenmqd
+	pub -q 1 -t xen/beta/down/end -m end
+	wait_for 30 grep -qsx 'xen/beta/down/end end' "$T/beta.out"
+	check_ids <(sed -n 's/^xen\/beta\/down\/n //p' "$T/beta.out") 200 \
+		"Dom0 -> DomU, a burst in flight at a SIGTERM"
+else
+	echo "KNOWN BUG, not checked here (E2E_KNOWN_BUGS=1 checks it): Dom0 -> DomU QoS 1" \
+		"messages in flight when xenmqd stops are lost"
+fi
+stop_all_checked
