@@ -369,7 +369,7 @@ static void on_link_dropped(xmq_link_t *l, int err, const xmq_frame_t *f)
 		xmq__domain_log(d, LOG_DEBUG, "frame of another epoch dropped");
 		return;
 	}
-	xmq__domain_warn(d, &d->warn_frame, "%s%s dropped: %s",
+	xmq__domain_warn(d, &d->warn_garbage, "%s%s dropped: %s",
 	                 f != NULL ? xmq_type_name(f->hdr.type) : "bytes",
 	                 f != NULL ? " frame" : " that are not a valid frame", xmq_strerror(err));
 }

@@ -59,6 +59,7 @@ struct xmq_domain {
 	xmq_throttle_t warn_rate;    /* one log line per interval per kind */
 	xmq_throttle_t warn_acl;
 	xmq_throttle_t warn_frame;
+	xmq_throttle_t warn_garbage;
 	xmq_throttle_t warn_queue;
 	xmq_throttle_t warn_retry;
 };

@@ -255,7 +255,8 @@ void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f)
 	old = find_stream(d, f->hdr.stream);
 	if (old != NULL && strcmp(old->app, o.app) == 0) {
 		if (old->acked)
-			send_open_ack(d, old->stream, MQTT_RC_SUCCESS, XMQ_OPEN_ACK_SESSION_PRESENT);
+			send_open_ack(d, old->stream, MQTT_RC_SUCCESS,
+			              old->session_present ? XMQ_OPEN_ACK_SESSION_PRESENT : 0);
 		return;
 	}
 	/* As an MQTT CONNECT would: a new OPEN replaces what was there, on
@@ -335,6 +336,29 @@ void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f)
 }
 
 /* ---- messages from the DomU ------------------------------------------------ */
+
+/*
+ * A QoS 1 PUBLISH the DomU sent again (dup) because no PUBACK came in time:
+ * if the original is still on its way to Mosquitto, its PUBACK will answer
+ * both; if Mosquitto acknowledged it and our PUBACK was lost, say it again.
+ * Either way the copy is not a new message (and does not count against the
+ * window). Returns false when it must be handled as new.
+ */
+static bool repeated(xmq_session_t *s, uint16_t packet_id)
+{
+	unsigned i;
+
+	for (i = 0; i < s->n_inflight; i++)
+		if (s->inflight[i].packet_id == packet_id)
+			return true;
+	for (i = 0; i < XMQ_ACKED_IDS; i++) {
+		if (s->acked_ids[i] == packet_id) {
+			send_puback(s, packet_id, MQTT_RC_SUCCESS);
+			return true;
+		}
+	}
+	return false;
+}
 
 /* A QoS 1 message over the domain's rates waits for its turn, counted in
  * the session's window, so that the DomU slows down instead of losing it. */
@@ -416,6 +440,8 @@ static void on_publish_frame(xmq_session_t *s, const xmq_frame_t *f)
 			send_puback(s, p.packet_id, MQTT_RC_PACKET_TOO_LARGE);
 		return;
 	}
+	if (p.msg.qos == 1 && p.msg.dup && repeated(s, p.packet_id))
+		return;
 	if (p.msg.qos == 1 && s->n_inflight >= s->cap_inflight) {
 		xmq__domain_warn(d, &d->warn_frame,
 		                 "app %s: more than %u QoS 1 messages unacknowledged (0x93)",
@@ -807,6 +833,7 @@ static void on_connect(xmq_mqtt_t *m, int reason, bool session_present)
 			return;
 		}
 		s->acked = true;
+		s->session_present = session_present;
 		xmq__domain_log(d, LOG_INFO, "app %s: session open on stream %u (%s)",
 		                xmq_log_quote(q, s->app), (unsigned)s->stream,
 		                session_present ? "resumed" : "new");
@@ -872,6 +899,10 @@ static void on_mqtt_publish(xmq_mqtt_t *m, int mid, int reason)
 		if (s->inflight[i].mid != mid)
 			continue;
 		send_puback(s, s->inflight[i].packet_id, (uint8_t)reason);
+		if (reason < 0x80) {
+			s->acked_ids[s->acked_next] = s->inflight[i].packet_id;
+			s->acked_next = (s->acked_next + 1) % XMQ_ACKED_IDS;
+		}
 		s->inflight[i] = s->inflight[--s->n_inflight];
 		return;
 	}

@@ -25,6 +25,9 @@
 #include "broker/domain.h"
 #include "topics/topic.h"
 
+/* How many acknowledged packet ids a session remembers (see acked_ids). */
+#define XMQ_ACKED_IDS 32
+
 /* The name of the user property that says which domain published. */
 #define XMQ_DOMAIN_PROPERTY "xen-domain"
 
@@ -48,12 +51,18 @@ struct xmq_session {
 	uint16_t peer_receive_max;  /* QoS 1 the DomU accepts unacknowledged */
 	xmq_mqtt_t *mqtt;
 	bool acked;                 /* OPEN_ACK sent */
+	bool session_present;       /* what OPEN_ACK said */
 	bool ending;
 	bool paused;
 	xmq_sub_t *subs;            /* for replay after Mosquitto restarts */
 	xmq_inflight_t *inflight;   /* [limits.max_inflight] */
 	unsigned n_inflight;
 	unsigned cap_inflight;
+	/* Packet ids of the last QoS 1 messages Mosquitto acknowledged, so
+	 * that a copy the DomU sends again because our PUBACK was lost is
+	 * answered again rather than published twice. */
+	uint16_t acked_ids[XMQ_ACKED_IDS];
+	unsigned acked_next;
 	xmq_out_t *out;             /* QoS 1 for the DomU: sent first, in order */
 	xmq_out_t **out_tail;
 	unsigned out_unacked;
