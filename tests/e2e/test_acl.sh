@@ -72,7 +72,8 @@ log_has() {
 }
 
 assert_log() {
-	log_has "$@" || fail "xenmqd.log has no line with all of: $*; it ends: $(tail -5 "$T/xenmqd.log")"
+	log_has "$@" ||
+		fail "xenmqd.log has no line with all of: $*; it ends: $(tail -5 "$T/xenmqd.log")"
 }
 
 # counter DOMAIN KEY: one of xenmqd's counters for DOMAIN (retained JSON, every second here).
@@ -106,7 +107,7 @@ for d in alpha beta delta gamma; do start_agent "$d"; done
 for d in alpha beta delta gamma; do wait_status "$d" online; done
 sub_bg "$T/all.out" -V mqttv5 -t '#' -F '%t %p %P'
 
-# ---- publish denied (and %u) ------------------------------------------------------------------
+# ---- publish denied (and %u) --------------------------------------------------------------------
 rc=0
 domu_pub alpha -i intruder -q 1 -t xen/beta/stolen -m leak-q1 || rc=$?
 [ $rc != 0 ] || fail "a QoS 1 publish to xen/beta/stolen by alpha succeeded"
@@ -120,7 +121,7 @@ wait_for 10 grep -q '^xen/alpha/mine allowed xen-domain:alpha$' "$T/all.out"
 assert_file_lacks "$T/all.out" leak-q
 assert_file_lacks "$T/all.out" xen/beta/stolen
 
-# ---- subscribe denied -----------------------------------------------------------------------
+# ---- subscribe denied ---------------------------------------------------------------------------
 domu_sub beta refused -q 1 -t xen/beta/ok/# -t usb/cmd/# -t 'xen/secret/#' -v
 assert_file_contains "$T/refused.err" 'subscription to "usb/cmd/#" refused: Not authorized'
 assert_file_contains "$T/refused.err" 'subscription to "xen/secret/#" refused: Not authorized'
@@ -148,7 +149,7 @@ assert_file_lacks "$T/partial.out" secret
 # Held back: the retained secret and the two live ones, plus the two refused filters above.
 wait_for 10 counter_is beta denied 5
 
-# ---- response topics --------------------------------------------------------------------------
+# ---- response topics ----------------------------------------------------------------------------
 rc=0
 domu_pub delta -i asker -q 1 -t xen/delta/req -m aimed-at-beta \
 	-D publish response-topic xen/beta/reply/1 || rc=$?

@@ -133,7 +133,7 @@ assert_eq "$(grep '/out/q1|' "$T/direct-obs.out")" \
 assert_eq "$(grep '/out/kept|' "$T/direct-obs.out")" "xen/alpha/direct/out/kept|out-kept|1|1||||"
 assert_eq "$(cat "$T/direct-late.out")" "1|xen/alpha/direct/out/kept|out-kept"
 
-# ---- the expected differences ---------------------------------------------------------------------
+# ---- the expected differences -------------------------------------------------------------------
 # Stamping: every message the application published through the agent, and only those.
 assert_count "$T/agent-obs.out" 3 "xen-domain:alpha"
 assert_file_lacks "$T/direct-obs.out" "xen-domain"
@@ -148,7 +148,7 @@ assert_file_contains "$T/agent-intruder.err" "Not authorized"
 assert_file_contains "$T/mosquitto.log" "as direct-out1"
 assert_file_contains "$T/mosquitto.log" "as alpha/agent-out1"
 
-# ---- Mosquitto restarts: both subscribers get their subscription back ----------------------------------
+# ---- Mosquitto restarts: both subscribers get their subscription back ---------------------------
 n_direct=$(grep -c "Sending SUBACK to direct-in" "$T/mosquitto.log" || true)
 n_agent=$(grep -c "Sending SUBACK to alpha/agent-in" "$T/mosquitto.log" || true)
 stop_mosquitto

@@ -72,7 +72,7 @@ BETA_SUB=$!
 _track $BETA_SUB
 wait_for 20 grep -qs 'subscribed to' "$T/beta-down.err"
 
-# ---- alpha floods -----------------------------------------------------------------------------------
+# ---- alpha floods -------------------------------------------------------------------------------
 sub_bg "$T/flood1.out" -q 1 -t xen/alpha/flood1 -F '%p'
 yes flood-flood-flood | "$B/xenmq-pub" -L "$(url_agent alpha)" -i flooder0 -l -q 0 \
 	-t xen/alpha/flood0 2> "$T/flood0.err" &
@@ -85,7 +85,7 @@ _track $FLOOD1
 wait_for 20 _counter_over alpha rate_limited 1000
 wait_for 20 _counter_over alpha paced 100
 
-# ---- beta's messages all go through, both ways, while alpha floods --------------------------------------
+# ---- beta's messages all go through, both ways, while alpha floods ------------------------------
 seq -f 'up-%g' 1 $N | "$B/xenmq-pub" -L "$(url_agent beta)" -i talker -l -q 1 -t xen/beta/up \
 	2> "$T/beta-pub.err" &
 BETA_PUB=$!
@@ -98,7 +98,7 @@ wait $BETA_PUB || fail "beta's xenmq-pub failed: $(cat "$T/beta-pub.err")"
 _flooding
 assert_eq "$(counter beta rate_limited)" 0 "beta's rate_limited"
 
-# ---- alpha was held to its rate, and the log says so, briefly ------------------------------------------
+# ---- alpha was held to its rate, and the log says so, briefly -----------------------------------
 _terminate $FLOOD0 $FLOOD1
 wait $FLOOD0 $FLOOD1 2>/dev/null || true
 # Their last frames came before their CLOSE: a report without their sessions counts them all.
@@ -121,7 +121,8 @@ lines=$(grep -cF 'over max_message_rate' "$T/xenmqd.log" || true)
 grep -qF 'domain "alpha": app "flooder0": QoS 0 messages over max_message_rate 100/s' \
 	"$T/xenmqd.log" || fail "xenmqd did not log alpha's rate: $(tail -5 "$T/xenmqd.log")"
 [ "$lines" -le $((elapsed / 10 + 1)) ] ||
-	fail "$lines log lines about alpha's rate in ${elapsed}s: $(grep -F 'over max_' "$T/xenmqd.log" | head -5)"
+	fail "$lines log lines about alpha's rate in ${elapsed}s:" \
+		"$(grep -F 'over max_' "$T/xenmqd.log" | head -5)"
 [ "$(wc -l < "$T/xenmqd.log")" -lt 60 ] ||
 	fail "xenmqd's log grew to $(wc -l < "$T/xenmqd.log") lines"
 assert_file_lacks "$T/xenmqd.log" 'domain "beta": app "talker": '"QoS 0 messages over"

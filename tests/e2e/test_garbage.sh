@@ -106,7 +106,7 @@ for d in $SLOW; do start_agent "$d" -v; done
 wait_status alpha online
 for d in $SLOW; do wait_status "$d" online; done
 
-# ---- random garbage both ways while QoS 1 flows both ways --------------------------------------
+# ---- random garbage both ways while QoS 1 flows both ways ---------------------------------------
 sub_bg "$T/up.out" -q 1 -t xen/alpha/up -F '%p'
 "$B/xenmq-sub" -L "$(url_agent alpha)" -i down -q 1 -t xen/alpha/down -F '%p' -d \
 	> "$T/down.out" 2> "$T/down.err" &
@@ -140,15 +140,16 @@ check_lines "$T/down.out" down
 
 # The garbage was seen and counted, and cost no link.
 wait_for 10 _counter_over alpha bad_frames "$bad_before"
-echo "alpha: bad_frames $bad_before -> $(counter alpha bad_frames), links_up $(counter alpha links_up)"
+echo "alpha: bad_frames $bad_before -> $(counter alpha bad_frames)," \
+	"links_up $(counter alpha links_up)"
 assert_eq "$(counter alpha links_up)" 1 "alpha's links_up"
 wait_status alpha online
 grep -q 'channel: dropped a frame' "$T/agent-alpha.log" ||
-	fail "the agent of alpha logged no dropped frame after $((N / EVERY)) rounds of garbage-down"
+	fail "the agent of alpha logged no dropped frame after $((N / EVERY)) garbage-down"
 assert_file_lacks "$T/agent-alpha.log" "channel down"
 _alive $DOWN_SUB || fail "alpha's subscriber exited: $(cat "$T/down.err")"
 
-# ---- a frame destroyed for sure, each way ---------------------------------------------------------
+# ---- a frame destroyed for sure, each way -------------------------------------------------------
 BIG=12000
 sub_bg "$T/slow.out" -q 1 -t 'xen/+/big/#' -F '%t %l %p'
 declare -A BASE BAD
@@ -222,7 +223,7 @@ grep -q 'channel: dropped a frame' "$T/agent-gd.log" ||
 for d in gd:down gp:up go:up gs:up; do
 	n=$(chan_counter "${d%:*}" "${d#*:}")
 	[ $((n - BASE[${d%:*}])) -ge $((2 * BIG)) ] ||
-		fail "the large frame crossed ${d%:*}'s channel only once ($((n - BASE[${d%:*}])) bytes)"
+		fail "the large frame crossed ${d%:*}'s channel once: $((n - BASE[${d%:*}])) bytes"
 	[ "$(counter "${d%:*}" links_up)" = 1 ] || fail "${d%:*}'s link went down"
 done
 for d in gp go gs; do

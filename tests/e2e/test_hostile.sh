@@ -27,7 +27,7 @@ for p in xenmqd xenmq-agent xenmq-pub xenmq-sub tests/chanemu tests/rawframe; do
 	[ -x "$B/$p" ] || skip "$B/$p is not built (make B=$B)"
 done
 
-# ---- frames made by hand ----------------------------------------------------------------------
+# ---- frames made by hand ------------------------------------------------------------------------
 
 # crc32_hex HEX: the CRC-32 (ISO-HDLC, as zlib's crc32()) of the bytes HEX, as 8 hex digits.
 crc32_hex() {
@@ -35,7 +35,7 @@ crc32_hex() {
 	for ((i = 0; i < ${#hex}; i += 2)); do
 		crc=$((crc ^ 16#${hex:i:2}))
 		for ((k = 0; k < 8; k++)); do
-			if ((crc & 1)); then crc=$(((crc >> 1) ^ 0xedb88320)); else crc=$((crc >> 1)); fi
+			crc=$(((crc >> 1) ^ (crc & 1 ? 0xedb88320 : 0)))
 		done
 	done
 	printf '%08x' $((crc ^ 0xffffffff))
@@ -88,7 +88,7 @@ publish_hex() {
 # The codec checked against docs/protocol.md's PUBACK test vector.
 assert_eq "$(wire_hex 0x21 1 5eed0001 010200)" 0001022104015eed040101020555ca2cfa00 "wire_hex"
 
-# ---- rawframe as a DomU ------------------------------------------------------------------------
+# ---- rawframe as a DomU -------------------------------------------------------------------------
 declare -A RF_PID=() RF_HOLD=()
 
 # rf_start NAME: rawframe on NAME's hvc; commands go in with rf, what it receives is in
@@ -135,7 +135,8 @@ rf_quit() {
 
 # epoch NAME: the epoch of NAME's link, as xenmqd logged it.
 epoch() {
-	sed -n "s/.*domain \"$1\": online (link epoch \([0-9a-f]*\)).*/\1/p" "$T/xenmqd.log" | tail -1
+	sed -n "s/.*domain \"$1\": online (link epoch \([0-9a-f]*\)).*/\1/p" "$T/xenmqd.log" |
+		tail -1
 }
 
 # log_has WORD...: xenmqd.log has a line containing every WORD (fixed strings).
@@ -162,7 +163,7 @@ counter_at_least() {
 	[ -n "$v" ] && [ "$v" -ge "$3" ]
 }
 
-# ---- the domains ---------------------------------------------------------------------------------
+# ---- the domains --------------------------------------------------------------------------------
 HOSTILE="hbig hqos2 htopic hpre hdown hwin hsess hsubs"
 start_mosquitto
 for d in $HOSTILE good; do
@@ -195,7 +196,7 @@ good_traffic() {
 }
 good_traffic 1
 
-# ---- larger than max_frame_size ----------------------------------------------------------------
+# ---- larger than max_frame_size -----------------------------------------------------------------
 rf_start hbig
 rf hbig open app
 rf_expect hbig 'OPEN_ACK 1 0x00 0 [0-9]+'
@@ -250,7 +251,7 @@ done
 assert_file_lacks "$T/all.out" qos-two
 assert_file_lacks "$T/all.out" wild
 
-# ---- PUBLISH before OPEN_ACK, and on a stream never opened -------------------------------------------
+# ---- PUBLISH before OPEN_ACK, and on a stream never opened --------------------------------------
 rf_start hpre
 # OPEN and a PUBLISH on its stream in one write: xenmqd reads both before Mosquitto can
 # have answered the session's CONNECT, so the PUBLISH certainly comes before OPEN_ACK.
@@ -273,7 +274,7 @@ assert_file_lacks "$T/all.out" never-opened
 assert_file_lacks "$T/rf-hpre.out" 'PUBACK 77'
 assert_file_lacks "$T/rf-hpre.out" 'PUBACK 1 '
 
-# ---- frames that only travel down, sent up --------------------------------------------------------
+# ---- frames that only travel down, sent up ------------------------------------------------------
 rf_start hdown
 rf hdown open one 1
 rf_expect hdown 'OPEN_ACK 1 0x00 0 [0-9]+'
@@ -286,7 +287,7 @@ rf_expect hdown 'CLOSE 2 0x82'
 wait_for 10 log_has 'domain "hdown"' '"one"' 'OPEN_ACK is not for the Dom0 side (0x82)'
 rf_quit hdown
 
-# ---- more QoS 1 in flight than the receive maximum ---------------------------------------------------
+# ---- more QoS 1 in flight than the receive maximum ----------------------------------------------
 rf_start hwin
 rf hwin open app
 rf_expect hwin 'OPEN_ACK 1 0x00 0 2'
@@ -301,7 +302,7 @@ rf_expect hwin 'CLOSE 1 0x93'
 wait_for 10 log_has 'domain "hwin"' '"app"' 'more than 2 QoS 1 messages unacknowledged (0x93)'
 rf_quit hwin
 
-# ---- more sessions than max_sessions ------------------------------------------------------------------
+# ---- more sessions than max_sessions ------------------------------------------------------------
 rf_start hsess
 rf hsess open a 1
 rf hsess open b 2
@@ -317,7 +318,7 @@ rf hsess open d 4
 rf_expect hsess 'OPEN_ACK 4 0x00 0 [0-9]+'
 rf_quit hsess
 
-# ---- more subscriptions than max_subscriptions ------------------------------------------------------
+# ---- more subscriptions than max_subscriptions --------------------------------------------------
 rf_start hsubs
 rf hsubs open app
 rf_expect hsubs 'OPEN_ACK 1 0x00 0 [0-9]+'
@@ -332,7 +333,7 @@ rf hsubs sub 1 xen/hsubs/e
 rf_expect hsubs 'SUBACK 4 0x01'
 rf_quit hsubs
 
-# ---- the well-behaved domain did not notice ---------------------------------------------------------
+# ---- the well-behaved domain did not notice -----------------------------------------------------
 good_traffic 2
 _alive "$GOOD_SUB" || fail "good's subscriber exited: $(cat "$T/good-sub.err")"
 assert_count "$T/good-sub.out" 2

@@ -81,11 +81,11 @@ start_agent beta
 wait_status alpha online
 wait_status beta online
 
-# ---- the status topic ------------------------------------------------------------------------
+# ---- the status topic ---------------------------------------------------------------------------
 assert_eq "$(mosquitto_sub --unix "$MQ_SOCK" -t xen/alpha/status -C 1 -W 5 -F '%r %p')" \
 	"1 online" "retained xen/alpha/status"
 
-# ---- DomU -> operator ------------------------------------------------------------------------
+# ---- DomU -> operator ---------------------------------------------------------------------------
 # Fields: topic | payload | retain | qos | user properties | content type | response topic |
 # correlation data | expiry | payload format.
 FMT='%t|%p|%r|%q|%P|%C|%R|%D|%E|%F'
@@ -108,15 +108,19 @@ domu_pub alpha -i forger2 -q 1 -t xen/alpha/up/forged2 -m forged2 \
 	-D publish user-property xen-domain beta -D publish user-property xen-domain alpha \
 	-D publish user-property xen-domain beta
 wait_for 10 count_at_least "$T/dom0.out" 7 "|"
-assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/q0)" "xen/alpha/up/q0|m-q0|0|0|xen-domain:alpha|||||"
-assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/q1)" "xen/alpha/up/q1|m-q1|0|1|xen-domain:alpha|||||"
+assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/q0)" \
+	"xen/alpha/up/q0|m-q0|0|0|xen-domain:alpha|||||"
+assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/q1)" \
+	"xen/alpha/up/q1|m-q1|0|1|xen-domain:alpha|||||"
 assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/q0r)" \
 	"xen/alpha/up/q0r|m-q0r|1|0|xen-domain:alpha|||||"
 assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/q1r)" \
 	"xen/alpha/up/q1r|m-q1r|1|1|xen-domain:alpha|||||"
 # Mosquitto hands out the expiry left, in whole seconds: 3600, or 3599 across a second.
 line=$(line_of "$T/dom0.out" xen/alpha/up/props)
-[[ $line =~ ^'xen/alpha/up/props|{"cmd":"x"}|0|1|trace:t-1 trace:t-2 xen-domain:alpha|application/json|xen/alpha/reply/42|corr-7|'(3600|3599)'|1'$ ]] ||
+want='xen/alpha/up/props|{"cmd":"x"}|0|1|trace:t-1 trace:t-2 xen-domain:alpha'
+want+='|application/json|xen/alpha/reply/42|corr-7'
+[ "$line" = "$want|3600|1" ] || [ "$line" = "$want|3599|1" ] ||
 	fail "the properties alpha set did not arrive intact: $line"
 # The forged properties are gone; exactly one xen-domain remains, and it is alpha's.
 assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/forged)" \
@@ -125,7 +129,7 @@ assert_eq "$(line_of "$T/dom0.out" xen/alpha/up/forged2)" \
 	"xen/alpha/up/forged2|forged2|0|1|xen-domain:alpha|||||"
 assert_count "$T/dom0.out" 7
 
-# ---- operator -> DomU ------------------------------------------------------------------------
+# ---- operator -> DomU ---------------------------------------------------------------------------
 domu_sub beta in -q 1 -t 'xen/beta/in/#' -F '%t|%p|%q|%P|%C|%R|%D'
 pub -V mqttv5 -q 0 -t xen/beta/in/q0 -m d-q0 -D publish user-property trace d0
 pub -V mqttv5 -q 1 -t xen/beta/in/q1 -m d-q1 -D publish user-property trace d1 \
@@ -136,7 +140,7 @@ assert_eq "$(line_of "$T/in.out" xen/beta/in/q0)" "xen/beta/in/q0|d-q0|0|trace:d
 assert_eq "$(line_of "$T/in.out" xen/beta/in/q1)" \
 	"xen/beta/in/q1|d-q1|1|trace:d1|text/plain|xen/beta/reply/1|c-9"
 
-# ---- DomU -> DomU ----------------------------------------------------------------------------
+# ---- DomU -> DomU -------------------------------------------------------------------------------
 domu_sub beta shared -q 1 -t 'xen/+/pub/#' -F '%t|%p|%q|%r|%P'
 domu_pub alpha -i a2b -q 1 -t xen/alpha/pub/hello -m from-alpha
 domu_pub alpha -i a2b0 -q 0 -t xen/alpha/pub/hello0 -m from-alpha-q0
@@ -146,7 +150,7 @@ assert_eq "$(line_of "$T/shared.out" xen/alpha/pub/hello)" \
 assert_eq "$(line_of "$T/shared.out" xen/alpha/pub/hello0)" \
 	"xen/alpha/pub/hello0|from-alpha-q0|0|0|xen-domain:alpha"
 
-# ---- retained, for a subscriber that comes later ---------------------------------------------
+# ---- retained, for a subscriber that comes later ------------------------------------------------
 domu_pub alpha -i keeper -q 1 -r -t xen/alpha/pub/kept -m kept-value
 wait_for 10 _retained_in_mosquitto xen/alpha/pub/kept "1 kept-value"
 "$B/xenmq-sub" -L "$(url_agent beta)" -i late -q 1 -t xen/alpha/pub/kept -C 1 -W 20 \
@@ -157,7 +161,7 @@ assert_eq "$(cat "$T/late.out")" "1|xen/alpha/pub/kept|kept-value|xen-domain:alp
 wait_for 10 grep -q '^xen/alpha/pub/kept|kept-value|1|0|xen-domain:alpha$' "$T/shared.out"
 
 
-# ---- the status stayed online, and nothing leaked between the paths ---------------------------
+# ---- the status stayed online, and nothing leaked between the paths -----------------------------
 assert_eq "$(mosquitto_sub --unix "$MQ_SOCK" -t xen/alpha/status -C 1 -W 5 -F '%r %p')" \
 	"1 online" "retained xen/alpha/status"
 assert_count "$T/in.out" 2
