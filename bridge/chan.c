@@ -11,6 +11,13 @@
  * Life of the handle: io is initialised for each attempt and closed after
  * each failure; the retry timer is armed only once the old handle is closed,
  * because libuv forbids reusing a handle before its close callback.
+ *
+ * Writes: the wire images of one turn of the loop are gathered in a batch,
+ * one uv_write_t with as many buffers, and handed to libuv by an idle
+ * handle. libuv runs idle handles at the start of each turn, before it
+ * waits for I/O, and does not wait at all while one is active, so a batch
+ * never waits for the next event: images written from an I/O callback
+ * leave right after the callbacks of that wakeup, together.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +31,19 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
-typedef struct wreq {
+#define BATCH_MIN 4
+
+/*
+ * One write request: the images of one turn of the loop. It grows while
+ * images are added, so that the memory it takes, and any failure to get
+ * it, falls on xmq_chan_write(); it never moves once handed to libuv.
+ */
+struct xmq__chan_batch {
 	uv_write_t req;
-	uint8_t *data;
-} wreq_t;
+	unsigned n;
+	unsigned cap;
+	uv_buf_t bufs[];
+};
 
 static void attempt(xmq_chan_t *c);
 
@@ -58,9 +74,30 @@ static void on_io_closed(uv_handle_t *h)
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
+static void batch_free(struct xmq__chan_batch *b)
+{
+	unsigned i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->bufs[i].base);
+	free(b);
+}
+
+/* What was written for a connection that is gone is gone with it. */
+static void batch_discard(xmq_chan_t *c)
+{
+	if (c->batch == NULL)
+		return;
+	batch_free(c->batch);
+	c->batch = NULL;
+	c->batch_bytes = 0;
+	(void)uv_idle_stop(&c->flush);
+}
+
 /* Close the current handle; a retrying chan tries again after the backoff. */
 static void drop_io(xmq_chan_t *c)
 {
+	batch_discard(c);
 	c->open = false;
 	if (c->io_live && !uv_is_closing(&c->io.handle))
 		uv_close(&c->io.handle, on_io_closed);
@@ -208,6 +245,9 @@ int xmq_chan_init(uv_loop_t *loop, xmq_chan_t *c, xmq_chan_kind_t kind,
 		return err;
 	}
 	c->retry.data = c;
+	/* Cannot fail on a live loop; closed with the timer. */
+	(void)uv_idle_init(loop, &c->flush);
+	c->flush.data = c;
 	c->loop = loop;
 	c->kind = kind;
 	c->ops = ops;
@@ -230,6 +270,8 @@ int xmq_chan_accept(uv_stream_t *server, xmq_chan_t *c, const xmq_chan_ops_t *op
 	if (err != 0)
 		return err;
 	c->retry.data = c;
+	(void)uv_idle_init(c->loop, &c->flush);
+	c->flush.data = c;
 	err = uv_pipe_init(c->loop, &c->io.pipe, 0);
 	if (err == 0) {
 		c->io.handle.data = c;
@@ -256,50 +298,91 @@ void xmq_chan_start(xmq_chan_t *c)
 
 static void on_write(uv_write_t *req, int status)
 {
-	wreq_t *w = (wreq_t *)req;
+	struct xmq__chan_batch *b = (struct xmq__chan_batch *)req;
 	xmq_chan_t *c = req->handle->data;
 
-	free(w->data);
-	free(w);
+	batch_free(b);
 	/* A failed write shows up as a read error too; nothing to do here. */
 	if (status == 0 && c->open && !c->closing && c->ops->drain != NULL &&
-	    uv_stream_get_write_queue_size(&c->io.stream) == 0)
+	    c->batch == NULL && uv_stream_get_write_queue_size(&c->io.stream) == 0)
 		c->ops->drain(c);
+}
+
+/* Hand the batch to libuv, which writes it at once as far as it can. */
+static int batch_flush(xmq_chan_t *c)
+{
+	struct xmq__chan_batch *b = c->batch;
+	int err;
+
+	if (b == NULL)
+		return 0;
+	c->batch = NULL;
+	c->batch_bytes = 0;
+	(void)uv_idle_stop(&c->flush);
+	err = uv_write(&b->req, &c->io.stream, b->bufs, b->n, on_write);
+	if (err != 0)
+		batch_free(b);
+	return err;
+}
+
+static void on_flush(uv_idle_t *h)
+{
+	/* An error here also shows up as a read error. */
+	(void)batch_flush(h->data);
+}
+
+/* Room for one more image in the batch, which is flushed first if full. */
+static int batch_room(xmq_chan_t *c)
+{
+	struct xmq__chan_batch *b = c->batch;
+	unsigned cap;
+	int err;
+
+	if (b != NULL && b->n == XMQ_CHAN_BATCH_MAX) {
+		err = batch_flush(c);
+		if (err != 0)
+			return err;
+		b = NULL;
+	}
+	if (b != NULL && b->n < b->cap)
+		return 0;
+	cap = b == NULL ? BATCH_MIN : 2 * b->cap;
+	if (cap > XMQ_CHAN_BATCH_MAX)
+		cap = XMQ_CHAN_BATCH_MAX;
+	b = realloc(b, sizeof(*b) + cap * sizeof(b->bufs[0]));
+	if (b == NULL)
+		return -ENOMEM;  /* c->batch is still whole */
+	if (c->batch == NULL) {
+		b->n = 0;
+		(void)uv_idle_start(&c->flush, on_flush);
+	}
+	b->cap = cap;
+	c->batch = b;
+	return 0;
 }
 
 int xmq_chan_write(xmq_chan_t *c, xmq_wire_t *wire)
 {
-	wreq_t *w;
-	uv_buf_t buf;
+	struct xmq__chan_batch *b;
 	int err;
 
-	if (!c->open || c->closing) {
-		free(wire->data);
-		wire->data = NULL;
-		return -ENOTCONN;
-	}
-	w = malloc(sizeof(*w));
-	if (w == NULL) {
-		free(wire->data);
-		wire->data = NULL;
-		return -ENOMEM;
-	}
-	w->data = wire->data;
+	err = !c->open || c->closing ? -ENOTCONN : batch_room(c);
+	if (err != 0)
+		goto out;
+	b = c->batch;
+	b->bufs[b->n++] = uv_buf_init((char *)wire->data, (unsigned)wire->len);
 	wire->data = NULL;
-	buf = uv_buf_init((char *)w->data, (unsigned)wire->len);
-	err = uv_write(&w->req, &c->io.stream, &buf, 1, on_write);
-	if (err != 0) {
-		free(w->data);
-		free(w);
-		return err;
-	}
+	c->batch_bytes += wire->len;
 	c->bytes_out += wire->len;
-	return 0;
+out:
+	free(wire->data);
+	wire->data = NULL;
+	return err;
 }
 
 size_t xmq_chan_queued(const xmq_chan_t *c)
 {
-	return c->open ? uv_stream_get_write_queue_size(&c->io.stream) : 0;
+	return c->open ? uv_stream_get_write_queue_size(&c->io.stream) + c->batch_bytes : 0;
 }
 
 void xmq_chan_pause(xmq_chan_t *c, bool paused)
@@ -323,7 +406,8 @@ void xmq_chan_reset(xmq_chan_t *c)
 	drop_io(c);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+/* The retry timer's and the flush handle's close callback. */
+static void on_handle_closed(uv_handle_t *h)
 {
 	xmq_chan_t *c = h->data;
 
@@ -337,12 +421,19 @@ void xmq_chan_close(xmq_chan_t *c)
 
 	if (was_closing || uv_is_closing((uv_handle_t *)&c->retry))
 		return;
+	/* What was written this turn is tried now rather than at the next
+	 * turn, which will not come: a CLOSE frame queued just before
+	 * closing still leaves. */
+	if (c->open)
+		(void)batch_flush(c);
+	batch_discard(c);
 	c->closing = true;
 	c->open = false;
 	free(c->path);
 	c->path = NULL;
-	c->pending = 1;
-	uv_close((uv_handle_t *)&c->retry, on_timer_closed);
+	c->pending = 2;
+	uv_close((uv_handle_t *)&c->retry, on_handle_closed);
+	uv_close((uv_handle_t *)&c->flush, on_handle_closed);
 	if (c->io_live && !uv_is_closing(&c->io.handle)) {
 		c->pending++;
 		uv_close(&c->io.handle, on_io_closed);

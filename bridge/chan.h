@@ -6,7 +6,11 @@
  * client accepted on a listening socket (the agent's applications).
  *
  * A chan reads into the owner's ops->data callback and writes whole wire
- * images with a queue the owner can watch for backpressure. When the
+ * images with a queue the owner can watch for backpressure. The images
+ * written during one turn of the loop leave together, in one writev(), at
+ * the start of the next turn, before the loop waits again: a relay that
+ * forwards a burst of frames pays one system call for it, not one per
+ * frame (on a tty, one wakeup of the kernel's flush worker too). When the
  * transport fails it tells the owner (ops->lost) and, unless it is an
  * accepted client, tries again with a backoff of 100 ms doubling to 2 s:
  * the socket of a rebooting domain is back about 9 s later.
@@ -45,6 +49,10 @@ typedef struct xmq_chan_ops {
 } xmq_chan_ops_t;
 
 #define XMQ_CHAN_READ_BUF 8192
+/* Wire images gathered into one write at most. */
+#define XMQ_CHAN_BATCH_MAX 64
+
+struct xmq__chan_batch;
 
 struct xmq_chan {
 	uv_loop_t *loop;
@@ -54,6 +62,9 @@ struct xmq_chan {
 		uv_pipe_t pipe;
 	} io;
 	uv_timer_t retry;
+	uv_idle_t flush;       /* active while a batch waits */
+	struct xmq__chan_batch *batch;  /* images written this turn, or NULL */
+	size_t batch_bytes;
 	xmq_chan_kind_t kind;
 	const xmq_chan_ops_t *ops;
 	void *data;            /* the owner's */
@@ -90,12 +101,14 @@ int xmq_chan_accept(uv_stream_t *server, xmq_chan_t *c, const xmq_chan_ops_t *op
 void xmq_chan_start(xmq_chan_t *c);
 
 /*
- * xmq_chan_write - queue a wire image; steals w->data. Returns 0 or
- * -ENOTCONN (the image is discarded) or a libuv error.
+ * xmq_chan_write - queue a wire image; steals w->data. It is written with
+ * the others of this turn of the loop (see above), or at once when the
+ * chan closes. Returns 0, -ENOTCONN or -ENOMEM (the image is discarded
+ * then) or a libuv error.
  */
 int xmq_chan_write(xmq_chan_t *c, xmq_wire_t *w);
 
-/* Bytes queued and not yet written. */
+/* Bytes queued and not yet written, this turn's batch included. */
 size_t xmq_chan_queued(const xmq_chan_t *c);
 
 /* Stop or resume reading (backpressure); remembered across reconnections. */
