@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,4 +593,43 @@ int tool_client_new(uv_loop_t *loop, const tool_opts_t *o, const xmq_client_cb_t
 		bad(o, "cannot make a client: %s", xmq_strerror(err));
 	}
 	return err;
+}
+
+/* ---- signals --------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	tool_signals_t *ts = h->data;
+
+	ts->cb(ts->data);
+}
+
+int tool_signals_start(uv_loop_t *loop, tool_signals_t *ts, void (*cb)(void *data), void *data)
+{
+	static const int signums[2] = { SIGINT, SIGTERM };
+	int i, err;
+
+	signal(SIGPIPE, SIG_IGN);
+	ts->cb = cb;
+	ts->data = data;
+	for (i = 0; i < 2; i++) {
+		err = uv_signal_init(loop, &ts->sig[i]);
+		if (err != 0)
+			return err;
+		ts->sig[i].data = ts;
+		err = uv_signal_start(&ts->sig[i], on_signal, signums[i]);
+		if (err != 0)
+			return err;
+	}
+	return 0;
+}
+
+void tool_signals_close(tool_signals_t *ts)
+{
+	int i;
+
+	/* A handle that uv_signal_init() never saw has no loop. */
+	for (i = 0; i < 2; i++)
+		if (ts->sig[i].loop != NULL && !uv_is_closing((uv_handle_t *)&ts->sig[i]))
+			uv_close((uv_handle_t *)&ts->sig[i], NULL);
 }

@@ -125,6 +125,22 @@ void tool_err(const tool_opts_t *o, const char *fmt, ...)
 void tool_debug(const tool_opts_t *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * SIGINT and SIGTERM end a tool cleanly, as they end mosquitto_sub: cb(data)
+ * runs (once per signal; the tool closes its session normally, so no will
+ * is published). SIGPIPE is ignored: a write to an agent that just died
+ * must fail with EPIPE and be handled, not kill the tool. sig is the
+ * caller's memory; tool_signals_close() releases it.
+ */
+typedef struct tool_signals {
+	uv_signal_t sig[2];
+	void (*cb)(void *data);
+	void *data;
+} tool_signals_t;
+
+int tool_signals_start(uv_loop_t *loop, tool_signals_t *ts, void (*cb)(void *data), void *data);
+void tool_signals_close(tool_signals_t *ts);
+
 /* --version. */
 void tool_print_version(const tool_opts_t *o);
 

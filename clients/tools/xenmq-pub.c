@@ -62,6 +62,7 @@ typedef struct pub {
 	uv_loop_t *loop;
 	xmq_client_t *c;
 	uv_timer_t repeat;         /* --repeat-delay */
+	tool_signals_t signals;    /* SIGINT, SIGTERM */
 	uv_timer_t notice;         /* "still connecting" */
 	const char *data;          /* the message of -m, -f, -s, -n */
 	size_t len;
@@ -603,6 +604,12 @@ static void on_client_closed(void *data)
 {
 }
 
+/* SIGINT or SIGTERM: end the session normally and exit. */
+static void on_stop_signal(void *data)
+{
+	finish(data, TOOL_EXIT_OK);
+}
+
 static void finish(pub_t *p, int status)
 {
 	if (p->finishing)
@@ -613,6 +620,7 @@ static void finish(pub_t *p, int status)
 	xmq_client_close(p->c, on_client_closed);
 	uv_close((uv_handle_t *)&p->repeat, NULL);
 	uv_close((uv_handle_t *)&p->notice, NULL);
+	tool_signals_close(&p->signals);
 	if (p->in_live)
 		uv_close(&p->in.handle, input_closed);
 }
@@ -712,6 +720,8 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &p.notice);
 	p.notice.data = &p;
 	uv_timer_start(&p.notice, on_notice, NOTICE_MS, 0);
+	if (tool_signals_start(&loop, &p.signals, on_stop_signal, &p) != 0)
+		tool_err(&p.o, "cannot handle SIGINT and SIGTERM");
 	if (p.o.mode == MODE_LINES) {
 		rc = input_open(&p);
 		if (rc != 0) {

@@ -28,6 +28,7 @@ typedef struct sub {
 	tool_opts_t o;
 	xmq_client_t *c;
 	uv_timer_t timeout;       /* -W */
+	tool_signals_t signals;    /* SIGINT, SIGTERM */
 	uv_timer_t notice;        /* "still connecting" */
 	int *sub_mids;            /* one per group of XMQ_FILTERS_MAX topics */
 	int ngroups;
@@ -494,6 +495,12 @@ static void on_client_closed(void *data)
 {
 }
 
+/* SIGINT or SIGTERM: end the session normally and exit. */
+static void on_stop_signal(void *data)
+{
+	finish(data, TOOL_EXIT_OK);
+}
+
 static void finish(sub_t *s, int status)
 {
 	if (s->finishing)
@@ -503,6 +510,7 @@ static void finish(sub_t *s, int status)
 	xmq_client_close(s->c, on_client_closed);
 	uv_close((uv_handle_t *)&s->timeout, NULL);
 	uv_close((uv_handle_t *)&s->notice, NULL);
+	tool_signals_close(&s->signals);
 }
 
 /* Subscriptions first, then unsubscriptions, as mosquitto_sub does. */
@@ -569,6 +577,8 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &s.notice);
 	s.notice.data = &s;
 	uv_timer_start(&s.notice, on_notice, NOTICE_MS, 0);
+	if (tool_signals_start(&loop, &s.signals, on_stop_signal, &s) != 0)
+		tool_err(&s.o, "cannot handle SIGINT and SIGTERM");
 	rc = request_all(&s);
 	if (rc == 0)
 		rc = xmq_client_start(s.c);
