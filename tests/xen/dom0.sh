@@ -46,10 +46,13 @@ scenarios() {
 	done
 }
 
+# smoke always; the others unless XT_ONLY names some; the opt-in ones
+# (XT_OPTIN, set by their files) only when XT_ONLY names them.
 wanted() {
-	[ "$1" = smoke ] || [ -z "${XT_ONLY:-}" ] && return 0
-	case "+$XT_ONLY+" in *"+$1+"*) return 0;; esac
-	return 1
+	[ "$1" = smoke ] && return 0
+	case "+${XT_ONLY:-}+" in *"+$1+"*) return 0;; esac
+	case " ${XT_OPTIN:-} " in *" $1 "*) return 1;; esac
+	[ -z "${XT_ONLY:-}" ]
 }
 
 # result NAME VERDICT T0 [REASON]

@@ -81,7 +81,7 @@ xt_kill_all() {
 xt_log_tail() {
 	[ -s $XT_RUN/log/$1.log ] || return 0
 	echo "--- last lines of $1.log:"
-	tail -n "${2:-20}" $XT_RUN/log/$1.log | sed 's/^/  | /'
+	tail -n "${2:-20}" $XT_RUN/log/$1.log | cut -c 1-200 | sed 's/^/  | /'
 }
 
 xt_have() { [ -x "/xt/bin/$1" ]; }

@@ -173,12 +173,20 @@ xt_domu_ensure() {
 }
 
 # xt_domu_send NAME STEP ARGS...: asks NAME to run a step; prints its number.
+# The words travel space-separated: "%" and spaces inside an argument are
+# sent as %25 and %20 (lib-domu.sh decodes them).
 xt_domu_send() {
-	local d=$1 seq
+	local d=$1 seq a cmd=
 	shift
 	seq=$(( $(cat $XT_RUN/$d.seq 2>/dev/null || echo 0) + 1 ))
 	echo $seq > $XT_RUN/$d.seq
-	xenstore-write /xenmq-test/$d/cmd "$seq $*"
+	for a in "$@"; do
+		case $a in
+		*[%\ ]*) a=$(printf '%s' "$a" | sed 's/%/%25/g; s/ /%20/g');;
+		esac
+		cmd="$cmd $a"
+	done
+	xenstore-write /xenmq-test/$d/cmd "$seq$cmd"
 	echo $seq
 }
 

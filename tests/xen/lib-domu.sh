@@ -48,8 +48,19 @@ xt_tty_is_raw() {
 # xt_step SEQ STEP ARGS...: runs one step (in its own process, see domu.sh)
 # and acknowledges it with its exit status.
 xt_step() {
-	local seq=$1 step=$2 sc sub rc
+	local seq=$1 step=$2 sc sub rc n a
 	shift 2
+	# decode the arguments (see xt_domu_send in lib-dom0.sh)
+	n=$#
+	while [ $n -gt 0 ]; do
+		a=$1
+		shift
+		case $a in
+		*%*) a=$(printf '%s' "$a" | sed 's/%20/ /g; s/%25/%/g');;
+		esac
+		set -- "$@" "$a"
+		n=$((n - 1))
+	done
 	sc=${step%%.*}
 	sub=${step#*.}
 	if type "${sc}_domu" >/dev/null 2>&1; then

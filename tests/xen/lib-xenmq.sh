@@ -3,10 +3,11 @@
 # (busybox sh), sourced in dom0 and in the DomUs: xenmqd and its files in
 # dom0; in a DomU, the steps "xenmq.*" (agent, xenmq-sub and xenmq-pub).
 #
-# A subscriber in a DomU is known to be subscribed once a retained message
-# that dom0 left on a topic its filter matches (the filter with "+" and "#"
-# replaced by "xt-sync") has arrived; lines of topic .../xt-sync are never
-# counted.
+# A subscriber in a DomU prints "topic payload user-properties" lines
+# (xenmq-sub -F '%t %p %P', as dom0's mosquitto_sub does). It is known to be
+# subscribed once a retained message that dom0 left on a topic its filter
+# matches (the filter with "+" and "#" replaced by "xt-sync"), with payload
+# xt-sync, has arrived; those lines are never counted.
 
 XT_XENMQD_CONF=/run/xenmq/xenmqd.conf
 XT_ACL=/run/xenmq/acl
@@ -29,7 +30,8 @@ EOF
 mosquitto $XT_MQ_SOCK
 acl_file $XT_ACL
 log_level debug
-status_interval 0
+# counters under xenmq/broker/, which the scenarios read
+status_interval 1
 # the scenarios publish in bursts; rate limits are not what they test
 max_message_rate 0
 max_byte_rate 0
@@ -131,10 +133,14 @@ xt_ids_check() {
 
 # ---- DomU -----------------------------------------------------------------
 
-xt__dsub_has() {
-	[ "$(grep -v ' xt-sync$' $XT_RUN/log/sub-$1.log 2>/dev/null | grep -v '/xt-sync ' |
-	     grep -c -E "$2")" -ge "$3" ]
+XT_SUB_FMT='%t %p %P'
+
+# The lines of DomU subscriber $1, without the sync messages.
+xt__dsub_lines() {
+	grep -v -E '^[^ ]*/xt-sync |^[^ ]* xt-sync( |$)' $XT_RUN/log/sub-$1.log 2>/dev/null
 }
+
+xt__dsub_has() { [ "$(xt__dsub_lines $1 | grep -c -E "$2")" -ge "$3" ]; }
 
 xenmq_domu() {
 	local what=$1 n c
@@ -156,8 +162,8 @@ xenmq_domu() {
 		n=$1
 		c=$2
 		shift 2
-		xt_bg sub-$n xenmq-sub -L $XT_AGENT_URL -v -q 1 -t "$c" "$@"
-		if ! xt_wait_for 30 grep -q ' xt-sync$' $XT_RUN/log/sub-$n.log; then
+		xt_bg sub-$n xenmq-sub -L $XT_AGENT_URL -q 1 -F "$XT_SUB_FMT" -t "$c" "$@"
+		if ! xt_wait_for 30 grep -q -E '^[^ ]* xt-sync( |$)' $XT_RUN/log/sub-$n.log; then
 			echo "xenmq-sub $n: not subscribed to '$c' after 30 s"
 			xt_log_tail sub-$n
 			return 1
@@ -167,11 +173,10 @@ xenmq_domu() {
 		n=$1
 		c=$2
 		shift 2
-		xt_bg sub-$n xenmq-sub -L $XT_AGENT_URL -v -q 1 -t "$c" "$@"
+		xt_bg sub-$n xenmq-sub -L $XT_AGENT_URL -q 1 -F "$XT_SUB_FMT" -t "$c" "$@"
 		;;
 	sub_count)		# NAME ERE
-		xt_put count-$1 "$(grep -v ' xt-sync$' $XT_RUN/log/sub-$1.log 2>/dev/null |
-			grep -v '/xt-sync ' | grep -c -E "$2")"
+		xt_put count-$1 "$(xt__dsub_lines $1 | grep -c -E "$2")"
 		;;
 	sub_wait)		# NAME ERE COUNT TIMEOUT
 		xt_wait_for $4 xt__dsub_has $1 "$2" $3 && return 0
@@ -192,8 +197,8 @@ xenmq_domu() {
 		xt_put pub-output "$(head -c 500 $XT_RUN/tmp/pub.out)"
 		return 0
 		;;
-	sub_once)		# NAME FILTER WAIT: xenmq-sub -C 1 -W WAIT; status and output as results
-		xenmq-sub -L $XT_AGENT_URL -v -t "$2" -C 1 -W "$3" > $XT_RUN/tmp/once-$1.out 2>&1
+	sub_ack)		# NAME FILTER: xenmq-sub -E (exits once SUBACK came); status and output
+		timeout 60 xenmq-sub -L $XT_AGENT_URL -t "$2" -E > $XT_RUN/tmp/once-$1.out 2>&1
 		c=$?
 		sed 's/^/xenmq-sub: /' $XT_RUN/tmp/once-$1.out
 		xt_put once-$1 $c
@@ -223,19 +228,22 @@ xenmq_domu() {
 		xt_put status-$1 "$(cat $XT_RUN/tmp/$1.done)"
 		xt_log_tail pub-$1 5
 		;;
-	tty_hold_cooked)	# opens the channel's tty as a fresh one is: cooked, echo on
+	tty_hold)		# echo|fresh: holds the channel's tty open, not raw
+		# echo: raw but echoing, every byte back as it came; fresh: the
+		# settings a tty starts with (cooked, echo, ^X for control bytes)
 		xt_chan_find || return 1
-		rm -f $XT_RUN/tmp/cooked.ready
-		xt_bg cooked sh -c 'exec 3<>"$1" || exit 1
-			stty -F "$1" sane echo
-			stty -F "$1" -a
-			touch '$XT_RUN'/tmp/cooked.ready
-			exec sleep 3600' cooked "$XT_HVC"
-		xt_wait_for 10 test -f $XT_RUN/tmp/cooked.ready || return 1
+		rm -f $XT_RUN/tmp/hold.ready
+		if [ "$1" = echo ]; then c="raw echo -echoctl"; else c=sane; fi
+		xt_bg hold sh -c 'exec 3<>"$1" || exit 1
+			stty -F "$1" $2
+			stty -F "$1" -a 2>/dev/null
+			touch '$XT_RUN'/tmp/hold.ready
+			exec sleep 3600' hold "$XT_HVC" "$c"
+		xt_wait_for 10 test -f $XT_RUN/tmp/hold.ready || return 1
 		! xt_tty_is_raw $XT_HVC
 		;;
 	tty_release)
-		xt_kill cooked
+		xt_kill hold
 		;;
 	bench_pub)		# TOPIC SIZE COUNT QOS: COUNT messages of SIZE bytes, -l
 		c=$(head -c "$2" /dev/zero | tr '\0' x)

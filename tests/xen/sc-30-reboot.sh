@@ -34,7 +34,7 @@ reboot_dom0() {
 		if xt_domu_sub_start beta in 'xen/beta/in/#'; then
 			xt_pub -q 1 -t xen/beta/in/cmd -m after-reboot
 			xt_check "dom0 -> beta after the reboot" \
-				xt_domu_sub_wait beta in '^xen/beta/in/cmd after-reboot$' 1 30
+				xt_domu_sub_wait beta in '^xen/beta/in/cmd after-reboot( |$)' 1 30
 		else
 			xt_fail "beta: xenmq-sub subscribes after the reboot"
 		fi

@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: MIT
 # Scenario "hello": the handshake, whichever side starts first.
 #
-# A. xenmqd first, while the DomU's tty is still cooked with echo on (held
-#    open that way, as a fresh tty is): xenmqd's HELLO probe comes straight
-#    back to it as an echo, and must not be taken for the agent's. Then the
-#    agent starts (it makes the tty raw) and the link comes up.
+# A. xenmqd first, while alpha's tty is not raw yet:
+#    A1 held open in raw mode but with echo on, so that xenmqd's HELLO probe
+#       comes straight back to it, byte for byte: xenmqd must drop it as its
+#       own echo (counted in echoed_frames, xenmq/broker/domain/alpha), not
+#       take it for the agent's;
+#    A2 held open as a fresh tty is (cooked, echo with ^X for control bytes,
+#       CR/LF mapping): the echo comes back mangled and fails its check.
+#    Then the agent starts (it makes the tty raw) and the link comes up.
 # B. The agent first, with no xenmqd: its HELLOs pile up in QEMU and reach
 #    xenmqd as a stale backlog when it connects. The link comes up all the
 #    same.
 # Each time, one message from alpha reaches dom0 exactly once.
-# TODO: once xenmqd publishes its counters under xenmq/broker/, check that
-# the echoed frames of A were counted as dropped.
 
 # hello_roundtrip TAG: alpha publishes once; dom0 receives it once.
 hello_roundtrip() {
@@ -24,30 +26,49 @@ hello_roundtrip() {
 	xt_sub_stop $1
 }
 
-hello_dom0() {
-	xt_need xenmqd xenmq-agent xenmq-pub || return
+# xenmqd's counter $2 for domain $1 (retained JSON under xenmq/broker/domain/).
+hello_counter() {
+	mosquitto_sub --unix $XT_MQ_SOCK -t xenmq/broker/domain/$1 -C 1 -W 3 2>/dev/null |
+		sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
+}
 
-	echo "A: xenmqd first, tty cooked with echo"
-	if ! xt_domu_run alpha xenmq.tty_hold_cooked; then
-		xt_fail "A: alpha's channel tty held open, cooked, echo on"
-		return
+hello__counter_positive() { [ "$(hello_counter $1 $2)" -gt 0 ] 2>/dev/null; }
+
+# hello_tty_first TAG MODE: xenmqd meets alpha's tty held in MODE (echo|fresh).
+hello_tty_first() {
+	echo "$1: xenmqd first, alpha's tty $2"
+	if ! xt_domu_run alpha xenmq.tty_hold $2; then
+		xt_fail "$1: alpha's channel tty held open ($2)"
+		return 1
 	fi
-	xt_xenmqd_start || { xt_fail "A: xenmqd connects"; return; }
-	# xenmqd's probe goes out on connecting; the echo is back well within
-	# this while the tty is cooked
-	sleep 2
-	xt_agents_start alpha || return
+	xt_xenmqd_start || { xt_fail "$1: xenmqd connects"; return 1; }
+	if [ $2 = echo ]; then
+		xt_check "$1: xenmqd dropped its own HELLO, echoed back (echoed_frames > 0)" \
+			xt_wait_for 30 hello__counter_positive alpha echoed_frames
+	else
+		# the mangled echo comes back at once; give it the time to
+		sleep 2
+	fi
+	xt_agents_start alpha || return 1
 	xt_domu_run alpha xenmq.tty_release
-	hello_roundtrip first-xenmqd
+	hello_roundtrip $1
+	echo "$1: xenmqd's counters for alpha: $(mosquitto_sub --unix $XT_MQ_SOCK \
+		-t xenmq/broker/domain/alpha -C 1 -W 3 2>/dev/null)"
 	xt_xenmqd_stop
 	xt_domu_run alpha xenmq.agent_stop
+}
 
-	echo "B: agent first, xenmqd later"
-	xt_domu_run alpha xenmq.agent_start || { xt_fail "B: agent starts"; return; }
+hello_dom0() {
+	xt_need xenmqd xenmq-agent xenmq-pub || return
+	hello_tty_first first-xenmqd-echo echo
+	hello_tty_first first-xenmqd-fresh fresh
+
+	echo "first-agent: the agent first, xenmqd later"
+	xt_domu_run alpha xenmq.agent_start || { xt_fail "first-agent: agent starts"; return; }
 	# the agent's HELLOs (one a second) queue up meanwhile
 	sleep 3
-	xt_xenmqd_start || { xt_fail "B: xenmqd connects"; return; }
-	xt_check "B: xen/alpha/status online" xt_status_wait alpha online 60
+	xt_xenmqd_start || { xt_fail "first-agent: xenmqd connects"; return; }
+	xt_check "first-agent: xen/alpha/status online" xt_status_wait alpha online 60
 	hello_roundtrip first-agent
 }
 
