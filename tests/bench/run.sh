@@ -73,6 +73,7 @@ bench_start_mosquitto() {
 		echo "log_dest stderr"
 		echo "log_type error"
 		echo "log_type warning"
+		echo "log_type notice"
 	} > "$T/mosquitto.conf"
 	rm -f "$MQ_SOCK"
 	mosquitto -c "$T/mosquitto.conf" >> "$T/mosquitto.log" 2>&1 &
@@ -226,7 +227,7 @@ memval() {
 row() {
 	awk -v m="$1" -v d="$2" -v x="$3" -v t="$4" 'BEGIN {
 		ratio = "-"; verdict = "-"
-		if (d != "-" && d != "" && x != "-" && x != "" && d + 0 != 0)
+		if (d != "-" && d != "" && x != "-" && x != "" && d + 0 != 0 && m !~ / lost/)
 			ratio = sprintf("%.2f", x / d)
 		if (t ~ /^@/) {
 			v = x + 0; lim = substr(t, 4) + 0
@@ -278,6 +279,10 @@ speed_table() {
 			"$(summary "$f" "$t" direct lost)" "$(summary "$f" "$t" xenmq lost)" -
 		cpu_rows "$f" "$t" "$label"
 	done
+	row "QoS 0 burst, no window (msg/s)" "$(summary "$f" burst0 direct rate)" \
+		"$(summary "$f" burst0 xenmq rate)" -
+	row "QoS 0 burst lost (of $(summary "$f" burst0 xenmq sent) sent, all rounds)" \
+		"$(summary "$f" burst0 direct lost)" "$(summary "$f" burst0 xenmq lost)" -
 	for t in lat0 lat1; do
 		label="QoS ${t#lat}"
 		row "$label latency p50 (us)" "$(summary "$f" "$t" direct p50_us)" \
@@ -312,6 +317,8 @@ report() {
 		"latency $LAT_COUNT one at a time; median of $ROUNDS rounds"
 	echo "direct: app -> Mosquitto (mqtt+unix:) -> subscriber"
 	echo "xenmq:  app -> xenmq-agent (agent:) -> chanemu -> xenmqd -> Mosquitto -> subscriber"
+	echo "xenmqd: max_message_rate 0, max_byte_rate 0, max_inflight 20 (Mosquitto's receive"
+	echo "        maximum) for throughput and latency; default limits for memory"
 	echo
 	printf "%-44s %11s %11s %7s %9s %7s\n" metric direct xenmq ratio target verdict
 	if [ -e "$T/speed-free.out" ]; then

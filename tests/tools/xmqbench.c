@@ -74,9 +74,10 @@
 #define PROBE_NS 200000000ull      /* a probe is sent again after this */
 #define SETTLE_MS 15000            /* for QoS 1 acknowledgements after a test */
 
-enum test { T_TPUT0, T_TPUT1, T_LAT0, T_LAT1, T_COUNT };
+/* burst0: QoS 0 throughput with no window at all, everything sent at once. */
+enum test { T_TPUT0, T_TPUT1, T_LAT0, T_LAT1, T_BURST0, T_COUNT };
 
-static const char *const test_names[T_COUNT] = { "tput0", "tput1", "lat0", "lat1" };
+static const char *const test_names[T_COUNT] = { "tput0", "tput1", "lat0", "lat1", "burst0" };
 
 enum cmd { CMD_RUN, CMD_HOLD, CMD_CHAN };
 
@@ -136,6 +137,7 @@ struct bench {
 	uint32_t run;
 	char topic[512];
 	uint8_t qos;
+	unsigned window;                        /* QoS 0; 0: none */
 	uint64_t count, sent, received, presumed_lost, dups;
 	uint64_t t_first, t_last_rx, t_progress, t_sent;
 	bool waiting;                           /* latency: one is on its way */
@@ -353,8 +355,8 @@ static void tput_fill(struct bench *b)
 	int err;
 
 	while (b->sent < b->count && b->error == 0) {
-		if (b->qos == 0 && b->o.window != 0 &&
-		    b->sent - b->received - b->presumed_lost >= b->o.window)
+		if (b->qos == 0 && b->window != 0 &&
+		    b->sent - b->received - b->presumed_lost >= b->window)
 			return;
 		err = send_one(b, (uint32_t)b->sent, NULL);
 		if (err == -ENOBUFS)
@@ -514,6 +516,7 @@ static int measure(struct bench *b, struct path *p, enum test t, uint64_t count,
 	for (i = 0; i < b->o.nwatch; i++)
 		cpu0[i] = cpu_ns(b->o.watch_pid[i]);
 	begin(b, p, lat ? M_LAT : M_TPUT, qos, count);
+	b->window = t == T_BURST0 ? 0 : b->o.window;
 	if (lat) {
 		lat_next(b);
 		err = wait_until(b, lat_done, count * LAT_LOST_NS / 1000000 + 10000);
@@ -560,7 +563,7 @@ static void print_measure(const struct bench *b, const char *what, enum test t,
 {
 	unsigned i;
 
-	if (t == T_TPUT0 || t == T_TPUT1)
+	if (t == T_TPUT0 || t == T_TPUT1 || t == T_BURST0)
 		printf("%s test=%s path=%s round=%u sent=%" PRIu64 " received=%" PRIu64
 		       " lost=%" PRIu64 " dups=%" PRIu64 " secs=%.4f rate=%.0f", what,
 		       test_names[t], p->name, round, m->sent, m->received, m->lost, m->dups,
@@ -763,6 +766,7 @@ static uint64_t test_count(const struct opts *o, enum test t)
 {
 	switch (t) {
 	case T_TPUT0:
+	case T_BURST0:
 		return o->count0;
 	case T_TPUT1:
 		return o->count1;
@@ -1100,16 +1104,16 @@ static void usage(FILE *f)
 		"       xmqbench hold [--messages N] [--size BYTES] DOMAIN=URL...\n"
 		"       xmqbench chan --pty PATH --socket PATH [--lat-count N] [--size BYTES]\n"
 		"options of run:\n"
-		"  --count0 N      QoS 0 throughput: messages (20000)\n"
+		"  --count0 N      QoS 0 throughput and burst: messages (20000)\n"
 		"  --count1 N      QoS 1 throughput: messages (10000)\n"
 		"  --lat-count N   latency: messages, one at a time (2000)\n"
 		"  --warmup N      messages before each throughput test, N/5 before\n"
 		"                  each latency test (1000; 0: none)\n"
 		"  --window N      QoS 0: most messages between send and arrival (1000;\n"
-		"                  0: send all at once)\n"
+		"                  0: none); burst0 has none\n"
 		"  --rounds N      each test N times, paths alternating (1..%d, 3)\n"
 		"  --size BYTES    payload (%d..%d, 64)\n"
-		"  --tests LIST    among tput0,tput1,lat0,lat1 (all)\n"
+		"  --tests LIST    among tput0,tput1,lat0,lat1,burst0 (all)\n"
 		"  --watch NAME=PID  report the CPU time PID used per message, as\n"
 		"                  cpu_NAME_us (repeatable; this process is always \"self\")\n"
 		"The first --path is the reference the others are compared to.\n",
@@ -1145,7 +1149,7 @@ static int parse_tests(struct opts *o, const char *list)
 		for (t = 0; t < T_COUNT && strcmp(w, test_names[t]) != 0; t++)
 			;
 		if (t == T_COUNT) {
-			say("--tests: unknown test '%s' (tput0, tput1, lat0, lat1)", w);
+			say("--tests: unknown test '%s' (tput0, tput1, lat0, lat1, burst0)", w);
 			return -EINVAL;
 		}
 		o->tests[t] = true;
@@ -1241,9 +1245,9 @@ static int parse(int argc, char **argv, struct opts *o)
 		usage(stderr);
 		return -EINVAL;
 	}
-	*o = (struct opts){ .cmd = (enum cmd)cmd, .count0 = 20000, .count1 = 10000, .lat_count = 2000, .warmup = 1000,
-	                    .window = 1000, .rounds = 3, .size = 64, .messages = 100,
-	                    .tests = { true, true, true, true } };
+	*o = (struct opts){ .cmd = (enum cmd)cmd, .count0 = 20000, .count1 = 10000,
+	                    .lat_count = 2000, .warmup = 1000, .window = 1000, .rounds = 3,
+	                    .size = 64, .messages = 100, .tests = { true, true, true, true, true } };
 	o->watch_name[0] = strdup("self");
 	if (o->watch_name[0] == NULL)
 		return -ENOMEM;
