@@ -756,12 +756,12 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *lin
 
 /* ---- held messages ------------------------------------------------------ */
 
-static void on_kick(uv_timer_t *t)
+/* Hand over what was held, in order; stop at a pause unless flushing. */
+static void deliver_held(xmq_mqtt_t *m, bool flush)
 {
-	xmq_mqtt_t *m = t->data;
 	struct held *h;
 
-	while (m->held_head != NULL && !m->paused && m->state < S_CLOSING) {
+	while (m->held_head != NULL && (flush || !m->paused) && m->state < S_CLOSING) {
 		h = m->held_head;
 		m->held_head = h->next;
 		if (m->held_head == NULL)
@@ -771,6 +771,16 @@ static void on_kick(uv_timer_t *t)
 		free(h->msg);
 		free(h);
 	}
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	deliver_held(t->data, false);
+}
+
+void xmq_mqtt_flush(xmq_mqtt_t *m)
+{
+	deliver_held(m, true);
 }
 
 static void held_free(xmq_mqtt_t *m)

@@ -146,6 +146,14 @@ int xmq_mqtt_unsubscribe(xmq_mqtt_t *m, int count, const char *const *filters,
 void xmq_mqtt_pause(xmq_mqtt_t *m, bool paused);
 
 /*
+ * xmq_mqtt_flush - run the message callback now for every message read
+ * while paused, even if still paused. libmosquitto acknowledged those to the
+ * broker already: an owner about to close a paused session calls this
+ * first, or they are lost with it.
+ */
+void xmq_mqtt_flush(xmq_mqtt_t *m);
+
+/*
  * xmq_mqtt_close - end the session: send DISCONNECT with reason (0: normal,
  * the will is not published; 4, MQTT_RC_DISCONNECT_WITH_WILL_MSG: it is) and
  * the session expiry interval expiry (ignored if the connection was opened

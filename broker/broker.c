@@ -26,6 +26,7 @@
 #define BROKER_STATS_TOPIC "xenmq/broker/stats"
 #define DOMAIN_STATS_PREFIX "xenmq/broker/domain/"
 #define STOP_WAIT_MS 2000
+#define STOP_DRAIN_MS 3000
 
 static void ctl_closed(xmq_mqtt_t *m);
 static void child_closed(xmq_broker_t *b);
@@ -301,7 +302,7 @@ void xmq_broker_reload(xmq_broker_t *b)
 	char err[512];
 	int rc;
 
-	if (b->stopping)
+	if (b->draining || b->stopping)
 		return;
 	rc = xmq_conf_load(b->conf_path, &nc, err, sizeof(err));
 	if (rc != 0) {
@@ -375,21 +376,19 @@ static void on_stop_timeout(uv_timer_t *t)
 	finish_stop(t->data);
 }
 
-void xmq_broker_stop(xmq_broker_t *b, void (*cb)(xmq_broker_t *b))
+/* Everything the domains had to acknowledge is acknowledged, or the wait
+ * is over: report, end the sessions, close. */
+static void stop_now(xmq_broker_t *b)
 {
 	xmq_domain_t *d;
 
-	if (b->stopping)
-		return;
 	b->stopping = true;
-	b->stopped_cb = cb;
-	xmq_log(LOG_NOTICE, "stopping");
-	(void)uv_timer_stop(&b->stats_timer);
+	(void)uv_timer_stop(&b->stop_timer);
 	(void)uv_timer_stop(&b->tick_timer);
 	if (b->ctl != NULL && xmq_mqtt_connected(b->ctl)) {
+		/* Their links are not down yet, but will be. */
 		for (d = b->domains; d != NULL; d = d->next)
-			/* Its link is not down yet, but will be. */
-		report_domain(b, d->name, "offline");
+			report_domain(b, d->name, "offline");
 		report(b, BROKER_STATUS_TOPIC, "offline", 1, true);
 	}
 	/* The sessions end without their wills: the applications are not
@@ -403,6 +402,42 @@ void xmq_broker_stop(xmq_broker_t *b, void (*cb)(xmq_broker_t *b))
 		finish_stop(b);
 	else
 		(void)uv_timer_start(&b->stop_timer, on_stop_timeout, STOP_WAIT_MS, 0);
+}
+
+static void on_drain_check(uv_timer_t *t)
+{
+	xmq_broker_t *b = t->data;
+	unsigned waiting = 0;
+	xmq_domain_t *d;
+
+	for (d = b->domains; d != NULL; d = d->next)
+		waiting += !xmq_domain_drained(d);
+	if (waiting > 0 && uv_now(b->loop) < b->drain_deadline)
+		return;
+	if (waiting > 0)
+		xmq_log(LOG_WARNING, "stopping while %u domains still have QoS 1 messages "
+		        "to acknowledge: those are lost", waiting);
+	stop_now(b);
+}
+
+void xmq_broker_stop(xmq_broker_t *b, void (*cb)(xmq_broker_t *b))
+{
+	xmq_domain_t *d;
+
+	if (b->draining || b->stopping)
+		return;
+	b->draining = true;
+	b->stopped_cb = cb;
+	xmq_log(LOG_NOTICE, "stopping");
+	(void)uv_timer_stop(&b->stats_timer);
+	/* libmosquitto acknowledged to Mosquitto every message it read, so the
+	 * QoS 1 messages on their way to the DomUs exist nowhere else: take no
+	 * more, and give the DomUs a moment to acknowledge what is sent. What
+	 * Mosquitto still holds waits there for the applications. */
+	for (d = b->domains; d != NULL; d = d->next)
+		xmq_domain_drain(d);
+	b->drain_deadline = uv_now(b->loop) + STOP_DRAIN_MS;
+	(void)uv_timer_start(&b->stop_timer, on_drain_check, 0, 100);
 }
 
 void xmq_broker_dispose(xmq_broker_t *b)

@@ -33,7 +33,9 @@ typedef struct xmq_broker {
 	uv_timer_t tick_timer;   /* once a second: retransmissions */
 	uv_timer_t stop_timer;   /* bounds the wait for the last reports */
 	unsigned stop_acks;      /* reports still to be acknowledged */
-	bool stopping;
+	bool draining;            /* stop asked: waiting for the DomUs' acknowledgements */
+	uint64_t drain_deadline;
+	bool stopping;            /* then: closing */
 	bool verbose;             /* -v: debug logs whatever log_level says */
 	unsigned closing;        /* children and handles still closing */
 	uint64_t started_ms;

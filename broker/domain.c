@@ -463,6 +463,26 @@ void xmq_domain_set_limits(xmq_domain_t *d, const xmq_limits_t *limits)
 		xmq_session_flow(s);
 }
 
+void xmq_domain_drain(xmq_domain_t *d)
+{
+	xmq_session_t *s;
+
+	for (s = d->sessions; s != NULL; s = s->next)
+		xmq_session_drain(s);
+}
+
+bool xmq_domain_drained(const xmq_domain_t *d)
+{
+	const xmq_session_t *s;
+
+	if (!xmq_link_is_up(&d->link))
+		return true;
+	for (s = d->sessions; s != NULL; s = s->next)
+		if (!xmq_session_drained(s))
+			return false;
+	return true;
+}
+
 void xmq_domain_tick(xmq_domain_t *d)
 {
 	xmq_session_t *s;

@@ -85,6 +85,12 @@ void xmq_domain_set_limits(xmq_domain_t *d, const xmq_limits_t *limits);
  */
 void xmq_domain_close(xmq_domain_t *d, int reason, uint8_t close_reason);
 
+/* xenmqd stops: take nothing more from Mosquitto, deliver what is here. */
+void xmq_domain_drain(xmq_domain_t *d);
+
+/* Whether the DomU acknowledged everything it was sent (or is gone). */
+bool xmq_domain_drained(const xmq_domain_t *d);
+
 /* Once a second: retransmissions. */
 void xmq_domain_tick(xmq_domain_t *d);
 

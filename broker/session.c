@@ -262,13 +262,13 @@ void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f)
 	/* As an MQTT CONNECT would: a new OPEN replaces what was there, on
 	 * the same stream or under the same client id. */
 	if (old != NULL)
-		xmq_session_end(old, MQTT_RC_NORMAL_DISCONNECTION, false);
+		xmq_session_end(old, MQTT_RC_NORMAL_DISCONNECTION, true);
 	old = find_app(d, o.app);
 	if (old != NULL) {
 		xmq__domain_log(d, LOG_NOTICE, "app %s opened again on stream %u: stream %u taken over",
 		                xmq_log_quote(q, o.app), (unsigned)f->hdr.stream, (unsigned)old->stream);
 		send_close(d, old->stream, MQTT_RC_SESSION_TAKEN_OVER);
-		xmq_session_end(old, MQTT_RC_NORMAL_DISCONNECTION, false);
+		xmq_session_end(old, MQTT_RC_NORMAL_DISCONNECTION, true);
 	}
 	if (d->n_sessions >= lim->max_sessions) {
 		d->stats.refused++;
@@ -702,7 +702,8 @@ static int send_publish(xmq_session_t *s, uint16_t packet_id, const xmq_message_
 /* Pause Mosquitto's side while the DomU cannot take more. */
 static void update_pause(xmq_session_t *s)
 {
-	bool paused = s->domain->congested || s->out_unacked >= s->peer_receive_max ||
+	bool paused = s->draining || s->domain->congested ||
+	              s->out_unacked >= s->peer_receive_max ||
 	              (s->out != NULL && s->out_len > s->out_unacked);
 
 	if (paused != s->paused && s->mqtt != NULL) {
@@ -1014,6 +1015,21 @@ void xmq_session_frame(xmq_session_t *s, const xmq_frame_t *f)
 	}
 }
 
+void xmq_session_drain(xmq_session_t *s)
+{
+	if (s->ending || s->draining)
+		return;
+	s->draining = true;
+	update_pause(s);
+	xmq_mqtt_flush(s->mqtt);
+	pump_out(s);
+}
+
+bool xmq_session_drained(const xmq_session_t *s)
+{
+	return s->out_len == 0;
+}
+
 void xmq_session_flow(xmq_session_t *s)
 {
 	if (!s->ending)
@@ -1029,6 +1045,10 @@ void xmq_session_end(xmq_session_t *s, int reason, bool park)
 
 	if (s->ending)
 		return;
+	/* Messages read while paused were acknowledged to Mosquitto already:
+	 * into the queue with them, to be kept with the rest. */
+	if (park && s->mqtt != NULL)
+		xmq_mqtt_flush(s->mqtt);
 	s->ending = true;
 	xmq__domain_session_gone(d, s);
 	if (park && s->expiry > 0 && s->out_len > 0) {

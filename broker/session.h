@@ -54,6 +54,7 @@ struct xmq_session {
 	bool session_present;       /* what OPEN_ACK said */
 	bool ending;
 	bool paused;
+	bool draining;              /* xenmqd stops: nothing more from Mosquitto */
 	xmq_sub_t *subs;            /* for replay after Mosquitto restarts */
 	xmq_inflight_t *inflight;   /* [limits.max_inflight] */
 	unsigned n_inflight;
@@ -96,6 +97,16 @@ void xmq_session_end(xmq_session_t *s, int reason, bool park);
 
 /* Once a second: send again what the DomU did not acknowledge in time. */
 void xmq_session_tick(xmq_session_t *s);
+
+/*
+ * xmq_session_drain - xenmqd stops: stop reading from Mosquitto (what it
+ * has not handed over stays in its session), and send the DomU what was
+ * read already.
+ */
+void xmq_session_drain(xmq_session_t *s);
+
+/* Whether the DomU acknowledged every QoS 1 message it was given. */
+bool xmq_session_drained(const xmq_session_t *s);
 
 /* The domain's channel drained, or limits changed: resume if possible. */
 void xmq_session_flow(xmq_session_t *s);

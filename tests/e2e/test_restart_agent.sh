@@ -36,9 +36,9 @@
 # As on a real hvc, whose settings go back to cooked when its last user closes it, the tty is
 # reset after every agent stop (chan_ctl alpha tty-reset).
 #
-# TODO, a known bug: xenmq-pub and xenmq-sub die of SIGPIPE when they write to their agent
-# just as it dies; they run here with SIGPIPE ignored (nosigpipe). E2E_KNOWN_BUGS=1 checks the
-# bug deterministically at the end (a QoS 0 flood from xenmq-pub -l while the agent is killed).
+# An application writing to its agent as the agent dies gets EPIPE, not SIGPIPE (the tools ignore
+# it, as libuv programs must), and reconnects: the end of the test kills the agent under a QoS 0
+# flood from xenmq-pub -l and checks that xenmq-pub reopens its session.
 
 . "$(dirname "$0")/lib.sh" "$@"
 
@@ -139,16 +139,6 @@ flood_reopened_or_gone() {
 	! _alive "$FLOOD" || count_at_least "$T/agent-alpha.log" "$1" 'app "flood": session open'
 }
 
-# nosigpipe CMD...: runs CMD with SIGPIPE ignored, in place of the calling shell: for a
-# background job only (`nosigpipe CMD &`), whose $! is then CMD's PID.
-# TODO: xenmq-pub and xenmq-sub do not ignore SIGPIPE, so when they write to an agent that has
-# just died they die too, silently, with status 141. Remove this once they ignore it;
-# E2E_KNOWN_BUGS=1 checks the bug at the end of this test.
-nosigpipe() {
-	trap '' PIPE
-	exec "$@"
-}
-
 # kill9 PID...: SIGKILL, and reaps them (without the shell's "Killed" notice).
 kill9() {
 	{ kill -KILL "$@"; wait "$@"; } 2> /dev/null || true
@@ -177,13 +167,13 @@ wait_for 20 stat_positive '.bad_frames + .echoed_frames'
 sub_bg "$T/will.out" -t 'xen/alpha/service/#' -v
 sub_bg "$T/obs.out" -c -i obs -q 1 -t xen/alpha/up -F '%p'
 pub -r -q 1 -t xen/alpha/down/sync -m sync
-nosigpipe "$B/xenmq-sub" -L "$(url_agent alpha)" -c -i sub -x 600 -q 1 -v -t 'xen/alpha/down/#' \
+"$B/xenmq-sub" -L "$(url_agent alpha)" -c -i sub -x 600 -q 1 -v -t 'xen/alpha/down/#' \
 	--will-topic xen/alpha/service/sub --will-payload offline --will-qos 1 \
 	> "$T/sub.out" 2> "$T/sub.err" &
 SUB_APP=$!
 _track $SUB_APP
 wait_for 20 grep -qs '^xen/alpha/down/sync sync' "$T/sub.out"
-feed up | nosigpipe "$B/xenmq-pub" -L "$(url_agent alpha)" -i pub -l -q 1 -t xen/alpha/up \
+feed up | "$B/xenmq-pub" -L "$(url_agent alpha)" -i pub -l -q 1 -t xen/alpha/up \
 	> "$T/pub.out" 2> "$T/pub.err" &
 PUB_APP=$!
 _track $PUB_APP
@@ -253,27 +243,22 @@ done
 
 _terminate "$SUB_APP"
 
-# ---- known bug: an application writing to its agent when the agent dies ------------------------
-if [ "${E2E_KNOWN_BUGS:-0}" = 1 ]; then
-	yes 1 | "$B/xenmq-pub" -L "$(url_agent alpha)" -i flood -l -q 0 -t xen/alpha/flood \
-		> "$T/flood.out" 2> "$T/flood.err" &
-	FLOOD=$!
-	_track $FLOOD
-	wait_for 20 grep -qs 'app "flood": session open' "$T/agent-alpha.log"
-	n=$(grep -c 'app "flood": session open' "$T/agent-alpha.log")
-	kill9 "${_AGENT_PID[alpha]}"
-	_AGENT_PID[alpha]=
-	chan_ctl alpha tty-reset
-	start_agent alpha
-	wait_for 20 flood_reopened_or_gone $((n + 1))
-	if ! _alive "$FLOOD"; then
-		rc=0
-		wait "$FLOOD" || rc=$?
-		fail "xenmq-pub exited with status $rc when its agent died: $(cat "$T/flood.err")"
-	fi
-	_terminate "$FLOOD"
-else
-	echo "KNOWN BUG, not checked here (E2E_KNOWN_BUGS=1 checks it): xenmq-pub and xenmq-sub" \
-		"die of SIGPIPE when their agent dies as they write to it"
+# ---- an application writing to its agent when the agent dies -----------------------------------
+yes 1 | "$B/xenmq-pub" -L "$(url_agent alpha)" -i flood -l -q 0 -t xen/alpha/flood \
+	> "$T/flood.out" 2> "$T/flood.err" &
+FLOOD=$!
+_track $FLOOD
+wait_for 20 grep -qs 'app "flood": session open' "$T/agent-alpha.log"
+n=$(grep -c 'app "flood": session open' "$T/agent-alpha.log")
+kill9 "${_AGENT_PID[alpha]}"
+_AGENT_PID[alpha]=
+chan_ctl alpha tty-reset
+start_agent alpha
+wait_for 20 flood_reopened_or_gone $((n + 1))
+if ! _alive "$FLOOD"; then
+	rc=0
+	wait "$FLOOD" || rc=$?
+	fail "xenmq-pub exited with status $rc when its agent died: $(cat "$T/flood.err")"
 fi
+_terminate "$FLOOD"
 stop_all_checked
