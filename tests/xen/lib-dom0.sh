@@ -63,6 +63,12 @@ xt_need() {
 # xt_measure KEY VALUE UNIT [NOTE...]: a number for the report, not asserted.
 xt_measure() { echo "XMQ-MEASURE $*"; }
 
+# xt_rate BYTES SECONDS: bytes per second, as an integer (10 ms at least:
+# /proc/uptime's resolution).
+xt_rate() {
+	awk -v n="$1" -v t="$2" 'BEGIN { if (t < 0.01) t = 0.01; printf "%.0f", n / t }'
+}
+
 # ---- DomUs ----------------------------------------------------------------
 
 xt_chan_sock() { echo "/run/xen/xenmq-$1.sock"; }

@@ -15,7 +15,7 @@ XT_ACL=/run/xenmq/acl
 # ---- dom0 -----------------------------------------------------------------
 
 # The ACL and xenmqd.conf of the tests (syntax: broker/conf.h, topics/acl.h;
-# no tabs, Mosquitto refuses them in an ACL).
+# no tabs: the ACL parser refuses them).
 xt_xenmqd_conf() {
 	cat > $XT_ACL <<EOF
 # every domain owns its subtree

@@ -70,8 +70,13 @@ case ${1:-} in
 --shell) SHELL_MODE=1; shift;;
 esac
 [ $# = 1 ] || die "usage: $0 [--shell] BUILD_DIR"
-[ -d "$1" ] || die "no such build directory: $1 (run make first)"
-BUILD=$(cd "$1" && pwd)
+if [ -d "$1" ]; then
+	BUILD=$(cd "$1" && pwd)
+else
+	# still worth a run: the scenarios that need no xenmq program
+	warn "no build directory $1 (make B=$1): no xenmq program"
+	case $1 in /*) BUILD=$1;; *) BUILD=$(pwd)/$1;; esac
+fi
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, $CACHE, QEMU)"
 
 . "$XT_DIR/image.sh"
@@ -148,10 +153,11 @@ KEXTRA=
 # dom0 and the DomUs.
 # Multiboot: -kernel is Xen, each -initrd module is "file cmdline" and the
 # modules are comma-separated (a comma inside a command line would be doubled).
+XEN_CMDLINE="console=com1 com1=115200,8n1,0x3f8,0 dom0_mem=${DOM0_MEM}M,max:${DOM0_MEM}M"
+XEN_CMDLINE="$XEN_CMDLINE dom0_max_vcpus=1 loglvl=$XENLOG guest_loglvl=$XENLOG noreboot"
 QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" -smp 2 -m "$MEM"
 	-display none -vga none -monitor none -no-reboot -nodefaults
-	-kernel "$IMG/xen"
-	-append "console=com1 com1=115200,8n1,0x3f8,0 dom0_mem=${DOM0_MEM}M,max:${DOM0_MEM}M dom0_max_vcpus=1 loglvl=$XENLOG guest_loglvl=$XENLOG noreboot"
+	-kernel "$IMG/xen" -append "$XEN_CMDLINE"
 	-initrd "$IMG/vmlinuz console=hvc0 loglevel=$KLOG$KEXTRA,$WORK/dom0.cpio.gz")
 
 if [ "$SHELL_MODE" = 1 ]; then

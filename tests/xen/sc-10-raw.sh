@@ -32,8 +32,8 @@ raw_up() {
 	sha=$(sha256sum $out | cut -d' ' -f1)
 	xt_expect "$d -> dom0: $XT_RAW_UP random bytes, byte-exact" \
 		"$(stat -c %s $out) $sha" "$XT_RAW_UP $(xt_domu_get $d sha)"
-	xt_measure raw.up "$(awk -v n=$XT_RAW_UP -v t=$dt 'BEGIN { printf "%.0f", n / t }')" \
-		B/s "DomU->dom0, $XT_RAW_UP bytes in ${dt}s (dd | hvc, socat)"
+	xt_measure raw.up "$(xt_rate $XT_RAW_UP $dt)" B/s \
+		"DomU->dom0, $XT_RAW_UP bytes in ${dt}s (dd | hvc, socat)"
 	rm -f $out
 }
 
@@ -57,8 +57,8 @@ raw_down() {
 		"$(xt_domu_get $d sha)" "$(sha256sum $in | cut -d' ' -f1)"
 	t=$(xt_domu_get $d time)
 	[ -n "$t" ] && xt_measure raw.down \
-		"$(awk -v n=$XT_RAW_DOWN -v t=$t 'BEGIN { printf "%.0f", (n - 1) / t }')" \
-		B/s "dom0->DomU, $XT_RAW_DOWN bytes in ${t}s (socat | hvc, head -c)"
+		"$(xt_rate $((XT_RAW_DOWN - 1)) $t)" B/s \
+		"dom0->DomU, $XT_RAW_DOWN bytes in ${t}s (socat | hvc, head -c)"
 	rm -f $in $fifo
 }
 
@@ -108,7 +108,6 @@ raw_dom0() {
 }
 
 raw_domu() {
-	local t0
 	case $1 in
 	prep)		# SIZE: random data to send, its SHA-256 as a result
 		dd if=/dev/urandom of=$XT_RUN/tmp/up.bin bs=65536 count=$(($2 / 65536)) 2>/dev/null

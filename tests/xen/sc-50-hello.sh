@@ -46,7 +46,9 @@ hello_tty_first() {
 		xt_check "$1: xenmqd dropped its own HELLO, echoed back (echoed_frames > 0)" \
 			xt_wait_for 30 hello__counter_positive alpha echoed_frames
 	else
-		# the mangled echo comes back at once; give it the time to
+		# nothing to wait for: the mangled echo has no counter of its
+		# own (bad_frames counts every bad frame); let it come back
+		# before the agent starts
 		sleep 2
 	fi
 	xt_agents_start alpha || return 1

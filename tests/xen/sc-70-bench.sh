@@ -17,13 +17,13 @@ xt__lines_ge() { [ "$(wc -l < $XT_RUN/log/sub-$1.log)" -ge "$2" ]; }
 
 # bench_up LABEL SIZE COUNT
 bench_up() {
-	local n=up$1 seq t0 dt got
+	local n=up$1 seq t0 dt= got
 	xt_sub_start $n "xen/alpha/bench/$1" || { echo "bench.up.$1: n/a (mosquitto_sub)"; return; }
 	seq=$(xt_domu_send alpha xenmq.bench_pub xen/alpha/bench/$1 $2 $3 1)
 	# the two sync lines (xt_sub_start) come first
 	if xt_wait_for 120 xt__lines_ge $n 3; then
 		t0=$(xt_now)
-		xt_wait_for 300 xt__lines_ge $n $(( $3 + 2 ))
+		xt_wait_for 120 xt__lines_ge $n $(( $3 + 2 ))
 		dt=$(xt_since $t0)
 	fi
 	xt_domu_wait alpha $seq 60
@@ -33,13 +33,14 @@ bench_up() {
 		echo "bench.up.$1: n/a ($got of $3 messages arrived)"
 		return
 	fi
-	xt_measure bench.up.$1 "$(awk -v n=$got -v s=$2 -v t=$dt 'BEGIN { printf "%.0f", (n - 1) * s / t }')" \
-		B/s "alpha->dom0, $got of $3 messages of $2 bytes in ${dt}s, QoS 1"
+	xt_measure bench.up.$1 \
+		"$(xt_rate $(( (got - 1) * $2 )) $dt)" B/s \
+		"alpha->dom0, $got of $3 messages of $2 bytes in ${dt}s, QoS 1"
 }
 
 # bench_down LABEL SIZE COUNT
 bench_down() {
-	local n=down$1 t
+	local n=down$1 t i seq
 	if ! xt_domu_sub_start alpha $n "xen/alpha/bdown/$1/#"; then
 		echo "bench.down.$1: n/a (xenmq-sub)"
 		return
@@ -57,8 +58,8 @@ bench_down() {
 	if xt_domu_wait alpha $seq 320; then
 		t=$(xt_domu_get alpha time-$n)
 		xt_measure bench.down.$1 \
-			"$(awk -v n=$3 -v s=$2 -v t=$t 'BEGIN { printf "%.0f", (n - 1) * s / t }')" \
-			B/s "dom0->alpha, $3 messages of $2 bytes in ${t}s, QoS 1"
+			"$(xt_rate $(( ($3 - 1) * $2 )) $t)" B/s \
+			"dom0->alpha, $3 messages of $2 bytes in ${t}s, QoS 1"
 	else
 		echo "bench.down.$1: n/a (not every message arrived)"
 	fi
