@@ -138,22 +138,76 @@ speed() {
 	shift
 	echo "bench: $phase: throughput and latency, direct and through xenmq ($ROUNDS rounds)" >&2
 	start_channel bench "$@"
+	start_channel solo "$@"
 	# The emulated channel alone, before xenmqd takes it: its share of the latency.
 	"$XMQBENCH" chan --pty "$T/hvc-bench" --socket "$T/chan-bench.sock" \
 		--lat-count "$LAT_COUNT" --warmup "$WARMUP" --size "$(frame_bytes)" \
 		> "$T/chan-$phase.out" 2> "$T/chan-$phase.err" ||
 		fail "xmqbench chan ($phase) failed: $(tail -5 "$T/chan-$phase.err")"
-	start_domains open bench
+	# Domain "bench" has an agent; domain "solo" has none: its channel is the application's own
+	# (hvc:), which shows what the agent's hop costs.
+	bench_conf open bench solo
+	start_xenmqd
+	start_agent bench
+	wait_status bench online
+	local pids=("$MQ_PID" "$XENMQD_PID" "${_AGENT_PID[bench]}" "${_CHAN_PID[bench]}"
+		"${_CHAN_PID[solo]}")
+	local busy0 ours0
+	busy0=$(machine_busy_ms)
+	children_ms
+	ours0=$((CHILDREN_MS + $(cpu_ms "${pids[@]}")))
 	"$XMQBENCH" run --sub "mqtt+unix:$MQ_SOCK" --topic xen/bench/b \
 		--path "direct=mqtt+unix:$MQ_SOCK" --path "xenmq=$(url_agent bench)" \
+		--path "hvc=hvc:$T/hvc-solo" \
 		--watch "mosquitto=$MQ_PID" --watch "xenmqd=$XENMQD_PID" \
 		--watch "agent=${_AGENT_PID[bench]}" --watch "chanemu=${_CHAN_PID[bench]}" \
 		--count0 "$COUNT0" --count1 "$COUNT1" --lat-count "$LAT_COUNT" --warmup "$WARMUP" \
 		--window "$WINDOW" --rounds "$ROUNDS" --size "$SIZE" \
 		> "$T/speed-$phase.out" 2> "$T/speed-$phase.err" ||
 		fail "xmqbench ($phase) failed: $(tail -5 "$T/speed-$phase.err")"
+	# What the rest of the machine used meanwhile: the figures are only as quiet as it was.
+	children_ms
+	echo "$(($(machine_busy_ms) - busy0)) $((CHILDREN_MS + $(cpu_ms "${pids[@]}") - ours0))" \
+		> "$T/speed-$phase.cpu"
 	grep '^result ' "$T/speed-$phase.out" | sed 's/^/  /' >&2
-	stop_domains bench
+	stop_agent bench
+	stop_xenmqd
+	stop_channel bench
+	stop_channel solo
+}
+
+# machine_busy_ms: CPU time the whole machine spent so far (user, nice, system, irq,
+# softirq; not idle, iowait or steal), in milliseconds.
+machine_busy_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f", ($2 + $3 + $4 + $7 + $8) * 1000 / hz }' /proc/stat
+}
+
+# children_ms: sets CHILDREN_MS to the CPU time of this shell's children that have ended, in
+# milliseconds. Not to be called in $(...): a subshell has children of its own.
+children_ms() {
+	times > "$T/.times"
+	CHILDREN_MS=$(awk 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		printf "%.0f", t * 1000 }' "$T/.times")
+}
+
+# cpu_ms PID...: CPU time those processes spent so far, in milliseconds.
+cpu_ms() {
+	local p ns=0 v
+	for p in "$@"; do
+		v=$(cut -d' ' -f1 "/proc/$p/schedstat" 2>/dev/null || echo 0)
+		ns=$((ns + v))
+	done
+	echo $((ns / 1000000))
+}
+
+# others PHASE: the share of the machine's CPU time that other processes took during PHASE.
+others() {
+	local busy ours
+	read -r busy ours < "$T/speed-$1.cpu" || return 0
+	awk -v b="$busy" -v o="$ours" 'BEGIN {
+		printf "%.0f%%", (b > 0 && b > o) ? 100 * (b - o) / b : 0 }'
 }
 
 # ---- memory ------------------------------------------------------------------------------
@@ -239,7 +293,7 @@ row() {
 		}
 		if (d == "") d = "?"
 		if (x == "") x = "?"
-		printf "%-44s %11s %11s %7s %9s %7s\n", m, d, x, ratio, t, verdict
+		printf "%-50s %10s %10s %6s %8s %7s\n", m, d, x, ratio, t, verdict
 	}'
 }
 
@@ -293,6 +347,16 @@ speed_table() {
 			"$(summary "$f" "$t" xenmq max_us)" -
 		[ "$t" = lat0 ] && cpu_rows "$f" "$t" "$label latency:"
 	done
+	row "hvc: (no agent) QoS 0 throughput (msg/s)" "$(summary "$f" tput0 direct rate)" \
+		"$(summary "$f" tput0 hvc rate)" -
+	row "hvc: (no agent) QoS 1 throughput (msg/s)" "$(summary "$f" tput1 direct rate)" \
+		"$(summary "$f" tput1 hvc rate)" -
+	for t in lat0 lat1; do
+		row "hvc: (no agent) QoS ${t#lat} latency p50 (us)" "$(summary "$f" "$t" direct p50_us)" \
+			"$(summary "$f" "$t" hvc p50_us)" -
+		row "hvc: (no agent) QoS ${t#lat} latency p99 (us)" "$(summary "$f" "$t" direct p99_us)" \
+			"$(summary "$f" "$t" hvc p99_us)" -
+	done
 	if [ -e "$c" ]; then
 		row "chanemu alone, $(frame_bytes) B pty->socket p50 (us)" - \
 			"$(summary "$c" lat0 chanemu p50_us)" -
@@ -320,13 +384,15 @@ report() {
 	echo "xenmqd: max_message_rate 0, max_byte_rate 0, max_inflight 20 (Mosquitto's receive"
 	echo "        maximum) for throughput and latency; default limits for memory"
 	echo
-	printf "%-44s %11s %11s %7s %9s %7s\n" metric direct xenmq ratio target verdict
+	printf "%-50s %10s %10s %6s %8s %7s\n" metric direct xenmq ratio target verdict
 	if [ -e "$T/speed-free.out" ]; then
-		echo "-- channel unthrottled (xenmq's own cost)"
+		echo "-- channel unthrottled (xenmq's own cost); other processes took $(others free) of the"
+		echo "   machine's busy CPU time meanwhile"
 		speed_table free ">=0.8" "<=1.5" "<=2.0"
 	fi
 	if [ -e "$T/speed-xen.out" ]; then
-		echo "-- channel at Xen's pace ($RATE_UP B/s up, $RATE_DOWN B/s down), for context"
+		echo "-- channel at Xen's pace ($RATE_UP B/s up, $RATE_DOWN B/s down), for context; other"
+		echo "   processes took $(others xen) of the machine's busy CPU time meanwhile"
 		speed_table xen - - -
 	fi
 	if [ -e "$T/memory-$DOMAINS.out" ]; then
@@ -340,7 +406,7 @@ report() {
 			per=$(awk -v a="$r1" -v b="$r32" -v n="$DOMAINS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')
 			row "xenmqd cost per domain (KiB)" - "$per" -
 		fi
-		row "xenmqd RssAnon (its own heap), 1 domain (KiB)" - "$(memval 1 anon_kib)" -
+		row "xenmqd RssAnon (own heap), 1 domain (KiB)" - "$(memval 1 anon_kib)" -
 		row "xenmqd RssAnon, $DOMAINS domains (KiB)" - "$(memval "$DOMAINS" anon_kib)" -
 		row "xenmqd VmRSS, $DOMAINS links up, no session (KiB)" - \
 			"$(memval "$DOMAINS" links_rss_kib)" -
@@ -359,6 +425,8 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_start_mosquitto
 write_acl <<'EOF'
 pattern readwrite xen/%u/#
+user solo
+topic readwrite xen/bench/#
 EOF
 has_phase free && speed free
 has_phase xen && speed xen --rate-up "$RATE_UP" --rate-down "$RATE_DOWN"

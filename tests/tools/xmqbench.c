@@ -1366,6 +1366,8 @@ int main(int argc, char **argv)
 		b->paths[i].url = b->o.path_url[i];
 		b->paths[i].b = b;
 	}
+	/* A peer that goes away is an error to report, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	memset(b->payload, 'x', sizeof(b->payload));
 	if (uv_loop_init(&b->loop) != 0)
 		goto out_free;
