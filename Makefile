@@ -102,6 +102,8 @@ ALL_SRC := $(CORE_SRC) $(LIB_SRC) $(BROKER_SRC) broker/main.c $(AGENT_SRC) \
 	clients/agent/main.c $(TOOLS_SHARED_SRC) $(wildcard clients/tools/xenmq-*.c)
 
 .PHONY: all test unit e2e asan fuzz bench demo test-xen install uninstall clean check-deps deps
+# Objects reached only through pattern rules are kept, so that a second make has nothing to do.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 deps:
