@@ -61,8 +61,9 @@ fi
 
 # ---- the parts ----------------------------------------------------------------------------
 
-# Mosquitto as lib.sh starts it, but logging only what matters: "log_type all" would write
-# several lines per message and make Mosquitto, common to both paths, the bottleneck.
+# Mosquitto as lib.sh starts it, but logging errors, warnings and notices only: "log_type all"
+# would write several lines per message and make Mosquitto, common to every path, the
+# bottleneck. Notices say when it drops messages for a slow client.
 bench_start_mosquitto() {
 	MQ_SOCK=$T/mosquitto.sock
 	export MQ_SOCK
@@ -84,7 +85,7 @@ bench_start_mosquitto() {
 
 # xenmqd.conf for the given domains. Rate limits are off for the throughput and latency
 # phases (the defaults, 200 messages/s, would be what is measured), and max_inflight is
-# Mosquitto's own receive maximum (20), so that both paths have the same QoS 1 window.
+# Mosquitto's own receive maximum (20), so that every path has the same QoS 1 window.
 bench_conf() {
 	local limits=$1 name
 	shift
@@ -132,7 +133,8 @@ frame_bytes() {
 	echo $((SIZE + 37))
 }
 
-# speed PHASE [CHANEMU OPTIONS]: xmqbench run, direct then xenmq, into $T/speed-PHASE.out.
+# speed PHASE [CHANEMU OPTIONS]: xmqbench run on three paths (direct, xenmq through the agent,
+# hvc: without it) into $T/speed-PHASE.out, and the emulator alone into $T/chan-PHASE.out.
 speed() {
 	local phase=$1
 	shift
