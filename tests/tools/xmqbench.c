@@ -12,10 +12,11 @@
  * be synchronised between processes.
  *
  *   xmqbench run --sub URL --topic PREFIX --path NAME=URL... [options]
- *       throughput (a fixed count, as fast as flow control allows) and
- *       latency (one message at a time) at QoS 0 and 1, for each path in
- *       turn, back to back, for --rounds rounds; prints one "result" line
- *       per measurement and one "summary" line (medians) per test and path.
+ *       throughput (a fixed count, as fast as flow control allows; and a
+ *       QoS 0 burst with no window) and latency (one message at a time) at
+ *       QoS 0 and 1, for each path in turn, back to back, for --rounds
+ *       rounds; prints one "result" line per measurement and one "summary"
+ *       line (medians) per test and path.
  *   xmqbench hold [--messages N] DOMAIN=URL...
  *       one client per URL, each subscribed to xen/DOMAIN/hold/# and sent
  *       N QoS 0 and N QoS 1 messages of its own through it; prints "ready"
@@ -37,8 +38,8 @@
  * counted as lost and frees its place in the window.
  *
  * Output goes to stdout as "key=value" words for the harness; progress and
- * errors go to stderr. Exits 0, or 1 when a measurement could not be made
- * (a client that never connects, a QoS 1 stream that stalls).
+ * errors go to stderr. Exits 0, 1 when a measurement could not be made (a
+ * client that never connects, a QoS 1 stream that stalls), 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -149,7 +150,7 @@ struct bench {
 
 	/* chan: the emulator alone. */
 	uv_pipe_t dom0;                         /* the Dom0 socket */
-	bool dom0_live, dom0_connected;
+	bool dom0_connected;
 	uint64_t dom0_bytes;                    /* read so far */
 	uint8_t rbuf[SIZE_MAX_BYTES * 4];
 	uint8_t payload[SIZE_MAX_BYTES];
@@ -1051,7 +1052,6 @@ static int chan(struct bench *b)
 		return -ENOMEM;
 	}
 	b->dom0.data = b;
-	b->dom0_live = true;
 	req->data = b;
 	uv_pipe_connect(req, &b->dom0, b->o.socket, on_dom0_connect);
 	if (wait_until(b, dom0_ready, CONNECT_MS) != 0 || b->error != 0) {
@@ -1239,6 +1239,10 @@ static int parse(int argc, char **argv, struct opts *o)
 	unsigned cmd;
 	int c, err = 0;
 
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 1;
+	}
 	for (cmd = 0; argc >= 2 && cmd < 3 && strcmp(argv[1], cmds[cmd]) != 0; cmd++)
 		;
 	if (argc < 2 || cmd == 3) {
