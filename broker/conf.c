@@ -40,7 +40,7 @@ static const xmq_limits_t default_limits = {
 	.max_subscriptions = 64,
 	.max_sessions = 16,
 	.max_queued_bytes = 262144,
-	.max_inflight = 16,
+	.max_inflight = 64,
 	.max_session_expiry = 3600,
 };
 

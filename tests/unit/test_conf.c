@@ -60,7 +60,7 @@ static void assert_default_limits(const xmq_limits_t *l)
 	assert_int_equal(l->max_subscriptions, 64);
 	assert_int_equal(l->max_sessions, 16);
 	assert_int_equal(l->max_queued_bytes, 262144);
-	assert_int_equal(l->max_inflight, 16);
+	assert_int_equal(l->max_inflight, 64);
 	assert_int_equal(l->max_session_expiry, 3600);
 }
 
