@@ -100,8 +100,8 @@ void xmq__agent_client_lost(xmq_agent_t *a, xmq_agent_client_t *c, int err)
 	char apps[256];
 
 	xmq_log(LOG_NOTICE, "client %u disconnected (%s), apps: %s", c->id,
-	               err == UV_EOF ? "end of file" : uv_strerror(err),
-	               xmq__client_apps(c, apps, sizeof(apps)));
+	        err == UV_EOF ? "end of file" : uv_strerror(err),
+	        xmq__client_apps(c, apps, sizeof(apps)));
 	/* The application died or dropped its socket without a CLOSE:
 	 * its last wills must go out. */
 	xmq__relay_end(a, c, MQTT_RC_DISCONNECT_WITH_WILL_MSG);
@@ -159,7 +159,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 	if (status < 0) {
 		xmq_log(LOG_ERR, "socket %s: cannot accept: %s", a->socket,
-		               uv_strerror(status));
+		        uv_strerror(status));
 		return;
 	}
 	if (a->reject_busy) {
@@ -170,10 +170,10 @@ static void on_connection(uv_stream_t *server, int status)
 	if (a->nclients >= a->opts.max_clients) {
 		a->stats.refused++;
 		if (xmq_throttle_pass(&a->refuse_log, xmq__agent_now(a),
-		                             LOG_INTERVAL_MS, &skipped))
+		                      LOG_INTERVAL_MS, &skipped))
 			xmq_log(LOG_WARNING, "refusing a client: %u clients already "
-			               "(--max-clients); %llu more refused since the last "
-			               "warning", a->nclients, (unsigned long long)skipped);
+			        "(--max-clients); %llu more refused since the last "
+			        "warning", a->nclients, (unsigned long long)skipped);
 		reject(a);
 		return;
 	}
@@ -181,7 +181,7 @@ static void on_connection(uv_stream_t *server, int status)
 	err = xmq__client_accept(a, server, ++a->next_id, &c);
 	if (err != 0) {
 		xmq_log(LOG_ERR, "socket %s: cannot accept a client: %s", a->socket,
-		               uv_strerror(err));
+		        uv_strerror(err));
 		/* In case it failed before accepting. */
 		reject(a);
 		return;
@@ -211,7 +211,7 @@ static int chan_link_write(xmq_link_t *l, xmq_wire_t *w)
 	if (!a->paused && xmq_chan_queued(&a->chan) > a->opts.chan_queue_max) {
 		a->stats.pauses++;
 		xmq_log(LOG_DEBUG, "channel queue over %zu bytes: pausing clients",
-		               a->opts.chan_queue_max);
+		        a->opts.chan_queue_max);
 		pause_clients(a, true);
 	}
 	return err;
@@ -226,13 +226,13 @@ static void chan_link_up(xmq_link_t *l)
 	err = xmq__routes_reset(&a->routes, l->peer_max_streams);
 	if (err != 0) {
 		xmq_log(LOG_ERR, "channel: no memory for %u sessions: starting over",
-		               (unsigned)l->peer_max_streams);
+		        (unsigned)l->peer_max_streams);
 		xmq_link_restart(l);
 		return;
 	}
 	xmq_log(LOG_NOTICE, "channel up: epoch %08x, frames up to %u bytes, "
-	               "%u sessions", (unsigned)l->epoch, (unsigned)xmq_link_peer_max_frame(l),
-	               (unsigned)l->peer_max_streams);
+	        "%u sessions", (unsigned)l->epoch, (unsigned)xmq_link_peer_max_frame(l),
+	        (unsigned)l->peer_max_streams);
 	for (c = a->clients; c != NULL; c = c->next)
 		start_client(a, c);
 }
@@ -257,7 +257,7 @@ static void chan_link_down(xmq_link_t *l, int err)
 	xmq_agent_client_t *c;
 
 	xmq_log(LOG_NOTICE, "channel down: %s; %u clients told to wait",
-	               down_reason(err), a->nclients);
+	        down_reason(err), a->nclients);
 	xmq__routes_dispose(&a->routes);
 	for (c = a->clients; c != NULL; c = c->next)
 		xmq__client_stop(c);
@@ -272,7 +272,7 @@ static void chan_link_dropped(xmq_link_t *l, int err, const xmq_frame_t *f)
 {
 	if (xmq_log_enabled(LOG_DEBUG))
 		xmq_log(LOG_DEBUG, "channel: dropped %s frame: %s",
-		               f != NULL ? xmq_type_name(f->hdr.type) : "a", xmq_strerror(err));
+		        f != NULL ? xmq_type_name(f->hdr.type) : "a", xmq_strerror(err));
 }
 
 static void chan_link_closed(xmq_link_t *l)
@@ -338,7 +338,7 @@ static void hvc_retry(xmq_chan_t *ch, int err)
 
 	if (xmq_throttle_pass(&a->retry_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
 		xmq_log(LOG_ERR, "cannot open hvc %s: %s: retrying every second", a->hvc,
-		               uv_strerror(err));
+		        uv_strerror(err));
 	xmq_chan_close(ch);
 }
 
@@ -397,7 +397,7 @@ static int find_channel(xmq_agent_t *a)
 
 	if (err == 0) {
 		xmq_log(LOG_NOTICE, "PV channel %s is %s", xmq_log_quote(q, a->channel),
-		               path);
+		        path);
 		a->hvc = path;
 		return open_hvc(a);
 	}
@@ -406,14 +406,14 @@ static int find_channel(xmq_agent_t *a)
 	a->find_err = err;
 	if (err == -ENOENT)
 		xmq_log(LOG_NOTICE, "waiting for PV channel %s to appear in XenStore "
-		               "(device/console/N/name)", xmq_log_quote(q, a->channel));
+		        "(device/console/N/name)", xmq_log_quote(q, a->channel));
 	else if (err == -ENODEV)
 		xmq_log(LOG_ERR, "cannot reach XenStore to look up PV channel %s (not "
-		               "a Xen domain, or no /dev/xen/xenbus): retrying",
-		               xmq_log_quote(q, a->channel));
+		        "a Xen domain, or no /dev/xen/xenbus): retrying",
+		        xmq_log_quote(q, a->channel));
 	else
 		xmq_log(LOG_ERR, "cannot look up PV channel %s in XenStore: %s: "
-		               "retrying", xmq_log_quote(q, a->channel), xmq_strerror(err));
+		        "retrying", xmq_log_quote(q, a->channel), xmq_strerror(err));
 	return err;
 }
 

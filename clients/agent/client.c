@@ -43,7 +43,7 @@ static void link_up(xmq_link_t *l)
 	xmq_agent_client_t *c = l->data;
 
 	xmq_log(LOG_DEBUG, "client %u: handshake done, epoch %08x", c->id,
-	               (unsigned)l->epoch);
+	        (unsigned)l->epoch);
 }
 
 static void link_down(xmq_link_t *l, int err)
@@ -76,7 +76,7 @@ static void link_dropped(xmq_link_t *l, int err, const xmq_frame_t *f)
 	if (!xmq_log_enabled(LOG_DEBUG))
 		return;
 	xmq_log(LOG_DEBUG, "client %u: dropped %s frame: %s", c->id,
-	               f != NULL ? xmq_type_name(f->hdr.type) : "a", xmq_strerror(err));
+	        f != NULL ? xmq_type_name(f->hdr.type) : "a", xmq_strerror(err));
 }
 
 static void link_closed(xmq_link_t *l)

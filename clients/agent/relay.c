@@ -56,11 +56,11 @@ static void refuse_open(xmq_agent_t *a, xmq_agent_client_t *c, uint16_t stream, 
 
 	a->stats.open_refused++;
 	if (xmq_throttle_pass(&c->refuse_log, xmq__agent_now(a), LOG_INTERVAL_MS,
-	                             &skipped))
+	                      &skipped))
 		xmq_log(LOG_WARNING, "client %u: refused app %s on stream %u: %s "
-		               "(%llu more refused since the last warning)", c->id,
-		               xmq_log_quote(q, app), stream, why,
-		               (unsigned long long)skipped);
+		        "(%llu more refused since the last warning)", c->id,
+		        xmq_log_quote(q, app), stream, why,
+		        (unsigned long long)skipped);
 	xmq_link_hdr(&c->link, XMQ_T_OPEN_ACK, stream, &h);
 	if (xmq_encode_open_ack(&h, &b, &w) == 0)
 		(void)xmq_link_write(&c->link, &w);
@@ -102,9 +102,9 @@ static void unknown(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
 	if (xmq_log_enabled(LOG_DEBUG) &&
 	    xmq_throttle_pass(&a->unknown_log, xmq__agent_now(a), 1000, &skipped))
 		xmq_log(LOG_DEBUG, "%s: dropped %s on stream %u: no such session "
-		               "(%llu dropped in all)", sender(from, who),
-		               xmq_type_name(f->hdr.type), f->hdr.stream,
-		               (unsigned long long)a->stats.unknown);
+		        "(%llu dropped in all)", sender(from, who),
+		        xmq_type_name(f->hdr.type), f->hdr.stream,
+		        (unsigned long long)a->stats.unknown);
 }
 
 static void wrong_way(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
@@ -113,7 +113,7 @@ static void wrong_way(xmq_agent_t *a, unsigned from, const xmq_frame_t *f)
 
 	a->stats.bad++;
 	xmq_log(LOG_DEBUG, "%s: dropped %s on stream %u: not allowed that way",
-	               sender(from, who), xmq_type_name(f->hdr.type), f->hdr.stream);
+	        sender(from, who), xmq_type_name(f->hdr.type), f->hdr.stream);
 }
 
 static void oversize(xmq_agent_t *a, unsigned to, const xmq_frame_t *f, uint32_t max)
@@ -123,11 +123,11 @@ static void oversize(xmq_agent_t *a, unsigned to, const xmq_frame_t *f, uint32_t
 
 	a->stats.oversize++;
 	if (xmq_throttle_pass(&a->oversize_log, xmq__agent_now(a), LOG_INTERVAL_MS,
-	                             &skipped))
+	                      &skipped))
 		xmq_log(LOG_WARNING, "dropped %s of %zu bytes on its way to %s: "
-		               "larger than the %u bytes it accepts (%llu dropped in all)",
-		               xmq_type_name(f->hdr.type), f->len, sender(to, who),
-		               (unsigned)max, (unsigned long long)a->stats.oversize);
+		        "larger than the %u bytes it accepts (%llu dropped in all)",
+		        xmq_type_name(f->hdr.type), f->len, sender(to, who),
+		        (unsigned)max, (unsigned long long)a->stats.oversize);
 }
 
 /* ---- up: a client to the channel ------------------------------------------- */
@@ -175,7 +175,7 @@ static void open_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 	snprintf(c->last_app, sizeof(c->last_app), "%s", o.app);
 	r->acked = false;
 	xmq_log(LOG_INFO, "client %u: app %s opens stream %u as channel stream %u",
-	               c->id, xmq_log_quote(q, r->app), r->local, r->chan);
+	        c->id, xmq_log_quote(q, r->app), r->local, r->chan);
 	(void)forward(&a->link, r->chan, f);
 }
 
@@ -190,7 +190,7 @@ static void close_up(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 	if (xmq_decode_close(f, &reason) != 0)
 		reason = MQTT_RC_DISCONNECT_WITH_WILL_MSG;
 	xmq_log(LOG_INFO, "client %u: app %s closes its session (0x%02x)", c->id,
-	               xmq_log_quote(q, r->app), reason);
+	        xmq_log_quote(q, r->app), reason);
 	end_route(a, r, reason);
 }
 
@@ -251,8 +251,8 @@ static bool drop_qos0(xmq_agent_t *a, xmq_agent_client_t *c, const xmq_frame_t *
 	a->stats.qos0_dropped++;
 	if (xmq_throttle_pass(&c->drop_log, xmq__agent_now(a), LOG_INTERVAL_MS, &skipped))
 		xmq_log(LOG_WARNING, "client %u: does not keep up, dropping QoS 0 "
-		               "messages to it (%llu dropped so far)", c->id,
-		               (unsigned long long)c->qos0_dropped);
+		        "messages to it (%llu dropped so far)", c->id,
+		        (unsigned long long)c->qos0_dropped);
 	return true;
 }
 
@@ -268,11 +268,11 @@ static void open_ack_down(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 	if (b.reason < 0x80) {
 		r->acked = true;
 		xmq_log(LOG_INFO, "client %u: app %s: session open", c->id,
-		               xmq_log_quote(q, r->app));
+		        xmq_log_quote(q, r->app));
 		return;
 	}
 	xmq_log(LOG_NOTICE, "client %u: app %s refused by xenmqd: %s", c->id,
-	               xmq_log_quote(q, r->app), xmq_reason_string(b.reason));
+	        xmq_log_quote(q, r->app), xmq_reason_string(b.reason));
 	xmq__routes_del(&a->routes, r);
 }
 
@@ -286,7 +286,7 @@ static void close_down(xmq_agent_t *a, xmq_agent_client_t *c, xmq_route_t *r,
 		reason = f->body_len > 0 ? f->body[0] : MQTT_RC_UNSPECIFIED;
 	(void)forward(&c->link, r->local, f);
 	xmq_log(LOG_NOTICE, "client %u: app %s: session ended by xenmqd: %s", c->id,
-	               xmq_log_quote(q, r->app), xmq_reason_string(reason));
+	        xmq_log_quote(q, r->app), xmq_reason_string(reason));
 	xmq__routes_del(&a->routes, r);
 }
 
