@@ -57,8 +57,10 @@ MISSING := $(strip $(foreach p,$(PKGS) cmocka,$(if $(filter no,$(call have,$(p))
 
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS))
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(ALL_PKGS))
-# What libxenmq itself needs (the broker's jansson and the agent's xenstore are not its).
+# What libxenmq itself needs (the broker's jansson and the agent's xenstore are not its);
+# libuv is public (xenmq.h includes uv.h), the others private.
 LIB_PKGS := libuv libmosquitto zlib
+LIB_PRIVATE_PKGS := libmosquitto zlib
 LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS))
 
 WARN := -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla \
@@ -148,8 +150,11 @@ $(LIB_SO): $(call obj,$(LIB_SRC) $(CORE_SRC))
 	$(CC) -shared -Wl,-soname,libxenmq.so.$(SOMAJOR) $(XLDFLAGS) -o $@ $^ $(LIB_LIBS)
 	ln -sf libxenmq.so.$(SOMAJOR) $(B)/libxenmq.so
 
+# Made again at install time too: PREFIX may differ there from the build's.
+PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES@|$(LIB_PRIVATE_PKGS)|'
+
 $(B)/libxenmq.pc: clients/lib/libxenmq.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|; s|@REQUIRES@|$(LIB_PKGS)|' $< > $@
+	$(PC_SUBST) $< > $@
 
 $(B)/xenmqd: $(B)/obj/broker/main.o $(BROKER_A) $(CORE_A)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(DEP_LIBS)
@@ -226,7 +231,7 @@ install: all
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libxenmq.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libxenmq.so
 	install -m 644 include/xenmq.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 $(B)/libxenmq.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(PC_SUBST) clients/lib/libxenmq.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libxenmq.pc
 	cp -R conf/. $(DESTDIR)$(DATADIR)/doc/xenmq/examples/
 	@if [ -d docs/man ]; then for m in docs/man/*.[1-8]; do s=$${m##*.}; \
 		install -d $(DESTDIR)$(MANDIR)/man$$s; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi
