@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include "bridge/deframer.h"
 #include "bridge/frame.h"
 
 typedef enum xmq_link_role {

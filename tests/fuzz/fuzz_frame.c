@@ -24,6 +24,7 @@
 
 #include <zlib.h>
 
+#include "bridge/deframer.h"
 #include "bridge/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

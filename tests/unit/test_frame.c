@@ -22,6 +22,7 @@
 
 #include <zlib.h>
 
+#include "bridge/deframer.h"
 #include "bridge/frame.h"
 
 #define EPOCH 0x5EED0001u
