@@ -68,7 +68,6 @@ static void send_close(xmq_domain_t *d, uint16_t stream, uint8_t reason)
 		(void)xmq__domain_send(d, &w);
 }
 
-/* A protocol violation: tell the application why and end its session. */
 void xmq__session_fail(xmq_session_t *s, uint8_t reason)
 {
 	s->domain->stats.refused++;

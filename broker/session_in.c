@@ -30,10 +30,6 @@ static void send_puback(xmq_session_t *s, uint16_t packet_id, uint8_t reason)
 	xmq__session_send(s, xmq_encode_puback(&h, &b, &w), &w);
 }
 
-/*
- * Copy msg's user properties into user[] without any xen-domain, then add
- * the true one. user has room for XMQ_USER_PROPS_MAX + 1 entries.
- */
 void xmq__session_stamp(const xmq_domain_t *d, xmq_message_t *msg, xmq_user_prop_t *user)
 {
 	size_t i;
@@ -48,7 +44,6 @@ void xmq__session_stamp(const xmq_domain_t *d, xmq_message_t *msg, xmq_user_prop
 	msg->props.user_count = n + 1;
 }
 
-/* Whether a message may be published by this session (will or PUBLISH). */
 uint8_t xmq__session_check_publish(xmq_session_t *s, const xmq_message_t *msg, const char *what)
 {
 	xmq_domain_t *d = s->domain;

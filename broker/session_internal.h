@@ -27,22 +27,23 @@ bool xmq__session_allows(const xmq_session_t *s, const char *topic, int access);
 /* Send w (its data stolen) to the DomU if err, its encoder's result, is 0. */
 void xmq__session_send(xmq_session_t *s, int err, xmq_wire_t *w);
 
-/* A protocol violation: CLOSE with reason, then end s with its will. */
+/* A protocol violation: tell the application why (CLOSE with reason) and
+ * end its session, with its will. */
 void xmq__session_fail(xmq_session_t *s, uint8_t reason);
 
 /* ---- session_in.c: messages from the DomU ---------------------------------- */
 
 /*
- * xmq__session_check_publish - whether s may publish msg (borrowed; a will
- * or a PUBLISH, named by what for the log): 0, or the MQTT reason code of
- * the refusal, logged.
+ * xmq__session_check_publish - whether a message may be published by this
+ * session (will or PUBLISH; what names it in the log): 0, or the MQTT reason
+ * code of the refusal, which is logged. msg is borrowed.
  */
 uint8_t xmq__session_check_publish(xmq_session_t *s, const xmq_message_t *msg, const char *what);
 
 /*
- * xmq__session_stamp - make msg's user properties those it had, without any
- * xen-domain, plus the domain's true one. user (borrowed, room for
- * XMQ_USER_PROPS_MAX + 1 entries) holds them while msg is in use.
+ * xmq__session_stamp - copy msg's user properties into user[] without any
+ * xen-domain, then add the true one. user (borrowed) has room for
+ * XMQ_USER_PROPS_MAX + 1 entries, and msg points into it afterwards.
  */
 void xmq__session_stamp(const xmq_domain_t *d, xmq_message_t *msg, xmq_user_prop_t *user);
 

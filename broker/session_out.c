@@ -90,7 +90,6 @@ static int send_publish(xmq_session_t *s, uint16_t packet_id, const xmq_message_
 	return err;
 }
 
-/* Pause Mosquitto's side while the DomU cannot take more. */
 void xmq__session_out_pause(xmq_session_t *s)
 {
 	bool paused = s->draining || s->domain->congested ||
@@ -103,7 +102,6 @@ void xmq__session_out_pause(xmq_session_t *s)
 	}
 }
 
-/* Send queued QoS 1 messages while the DomU's window has room. */
 void xmq__session_out_pump(xmq_session_t *s)
 {
 	xmq_domain_t *d = s->domain;
