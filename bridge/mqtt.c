@@ -32,14 +32,15 @@
  *   fails with EPIPE, counts the connection as broken and publishes the
  *   will. So xmq_mqtt_close() keeps a duplicate of the socket open and
  *   polls that until Mosquitto closes its end (see "closing").
+ *
+ * Properties are converted in mqtt_props.c, and the address parsed in
+ * mqtt_address.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -48,6 +49,8 @@
 #include "bridge/error.h"
 #include "bridge/message.h"
 #include "bridge/mqtt.h"
+#include "bridge/mqtt_address.h"
+#include "bridge/mqtt_props.h"
 #include "topics/topic.h"
 
 #define TICK_MS 1000          /* mosquitto_loop_misc() period */
@@ -123,233 +126,6 @@ static uv_once_t lib_once = UV_ONCE_INIT;
 static void lib_init(void)
 {
 	mosquitto_lib_init();
-}
-
-/* ---- properties --------------------------------------------------------- */
-
-/*
- * props_to_mosq - p (borrowed) as a new libmosquitto list in *out (NULL if
- * p is empty); free it with mosquitto_property_free_all(). *out is left
- * unchanged on failure.
- */
-static int props_to_mosq(const xmq_props_t *p, mosquitto_property **out)
-{
-	mosquitto_property *list = NULL;
-	int rc = MOSQ_ERR_SUCCESS;
-	size_t i;
-
-	if (p->user_count > XMQ_USER_PROPS_MAX || (p->user_count > 0 && p->user == NULL))
-		return -EINVAL;
-	if (p->has_payload_format && p->payload_format > 1)
-		return -EINVAL;
-	if (p->correlation_data != NULL && p->correlation_len > UINT16_MAX)
-		return -EINVAL;
-	if (p->response_topic != NULL && !xmq_topic_valid(p->response_topic))
-		return -EINVAL;
-	for (i = 0; i < p->user_count; i++) {
-		if (p->user[i].name == NULL || p->user[i].value == NULL)
-			return -EINVAL;
-	}
-
-	if (p->has_payload_format)
-		rc = mosquitto_property_add_byte(&list, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR,
-		                                 p->payload_format);
-	if (rc == 0 && p->has_message_expiry)
-		rc = mosquitto_property_add_int32(&list, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
-		                                  p->message_expiry);
-	if (rc == 0 && p->content_type != NULL)
-		rc = mosquitto_property_add_string(&list, MQTT_PROP_CONTENT_TYPE, p->content_type);
-	if (rc == 0 && p->response_topic != NULL)
-		rc = mosquitto_property_add_string(&list, MQTT_PROP_RESPONSE_TOPIC,
-		                                   p->response_topic);
-	if (rc == 0 && p->correlation_data != NULL)
-		rc = mosquitto_property_add_binary(&list, MQTT_PROP_CORRELATION_DATA,
-		                                   p->correlation_data,
-		                                   (uint16_t)p->correlation_len);
-	for (i = 0; rc == 0 && i < p->user_count; i++)
-		rc = mosquitto_property_add_string_pair(&list, MQTT_PROP_USER_PROPERTY,
-		                                        p->user[i].name, p->user[i].value);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		mosquitto_property_free_all(&list);
-		return xmq__err_from_mosq(rc);
-	}
-	*out = list;
-	return 0;
-}
-
-/*
- * What a received message's properties were read into: libmosquitto's
- * readers return malloc'd copies, freed by in_props_dispose() once the
- * message callback has returned.
- */
-struct in_props {
-	xmq_user_prop_t user[XMQ_USER_PROPS_MAX];
-	char *strs[2 * XMQ_USER_PROPS_MAX + 2];
-	size_t nstrs;
-	void *correlation;
-};
-
-static void in_props_dispose(struct in_props *ip)
-{
-	size_t i;
-
-	for (i = 0; i < ip->nstrs; i++)
-		free(ip->strs[i]);
-	ip->nstrs = 0;
-	free(ip->correlation);
-	ip->correlation = NULL;
-}
-
-/*
- * props_from_mosq - fill out from list (borrowed), keeping what xmq_props_t
- * carries and ignoring the rest (topic alias, subscription identifiers).
- * Returns how many user properties did not fit.
- */
-static unsigned props_from_mosq(const mosquitto_property *list, xmq_props_t *out,
-                                struct in_props *ip)
-{
-	const mosquitto_property *p;
-	unsigned dropped = 0;
-	char *s, *name, *value;
-	void *bin;
-	uint16_t len;
-	uint32_t u32;
-	uint8_t u8;
-
-	memset(out, 0, sizeof(*out));
-	for (p = list; p != NULL; p = mosquitto_property_next(p)) {
-		int id = mosquitto_property_identifier(p);
-
-		switch (id) {
-		case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR:
-			if (mosquitto_property_read_byte(p, id, &u8, false) != NULL) {
-				out->has_payload_format = true;
-				out->payload_format = u8;
-			}
-			break;
-		case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL:
-			if (mosquitto_property_read_int32(p, id, &u32, false) != NULL) {
-				out->has_message_expiry = true;
-				out->message_expiry = u32;
-			}
-			break;
-		case MQTT_PROP_CONTENT_TYPE:
-		case MQTT_PROP_RESPONSE_TOPIC:
-			s = NULL;
-			if (mosquitto_property_read_string(p, id, &s, false) == NULL || s == NULL)
-				break;
-			ip->strs[ip->nstrs++] = s;
-			if (id == MQTT_PROP_CONTENT_TYPE)
-				out->content_type = s;
-			else
-				out->response_topic = s;
-			break;
-		case MQTT_PROP_CORRELATION_DATA:
-			bin = NULL;
-			len = 0;
-			if (ip->correlation != NULL ||
-			    mosquitto_property_read_binary(p, id, &bin, &len, false) == NULL ||
-			    bin == NULL)
-				break;
-			ip->correlation = bin;
-			out->correlation_data = bin;
-			out->correlation_len = len;
-			break;
-		case MQTT_PROP_USER_PROPERTY:
-			if (out->user_count == XMQ_USER_PROPS_MAX) {
-				dropped++;
-				break;
-			}
-			name = value = NULL;
-			if (mosquitto_property_read_string_pair(p, id, &name, &value, false) == NULL ||
-			    name == NULL || value == NULL) {
-				free(name);
-				free(value);
-				break;
-			}
-			ip->strs[ip->nstrs++] = name;
-			ip->strs[ip->nstrs++] = value;
-			ip->user[out->user_count].name = name;
-			ip->user[out->user_count].value = value;
-			out->user_count++;
-			break;
-		default:
-			break;
-		}
-	}
-	out->user = out->user_count > 0 ? ip->user : NULL;
-	return dropped;
-}
-
-/* ---- address ------------------------------------------------------------ */
-
-static int parse_port(const char *s, int *port)
-{
-	char *end;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0 || v > 65535)
-		return -EINVAL;
-	*port = (int)v;
-	return 0;
-}
-
-/*
- * parse_address - "/path", "host", "host:port", "[v6]" or "[v6]:port" into a
- * new *host (free it) and *port (0 for a path). Outputs unchanged on failure.
- */
-static int parse_address(const char *a, char **host, int *port)
-{
-	const char *start = a, *end, *rest;
-	int p = 1883;
-	int err;
-	char *h;
-
-	if (a == NULL || a[0] == '\0')
-		return -EINVAL;
-	if (a[0] == '/') {
-		if (strlen(a) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-			return -ENAMETOOLONG;
-		h = strdup(a);
-		if (h == NULL)
-			return -ENOMEM;
-		*host = h;
-		*port = 0;
-		return 0;
-	}
-	if (a[0] == '[') {
-		start = a + 1;
-		end = strchr(start, ']');
-		if (end == NULL)
-			return -EINVAL;
-		rest = end + 1;
-		if (*rest != '\0' && *rest != ':')
-			return -EINVAL;
-	} else {
-		end = strchr(a, ':');
-		if (end != NULL && strchr(end + 1, ':') != NULL)
-			return -EINVAL;  /* an IPv6 address needs brackets */
-		if (end == NULL)
-			end = a + strlen(a);
-		rest = end;
-	}
-	if (end == start)
-		return -EINVAL;
-	if (*rest == ':') {
-		err = parse_port(rest + 1, &p);
-		if (err < 0)
-			return err;
-	}
-	h = strndup(start, (size_t)(end - start));
-	if (h == NULL)
-		return -ENOMEM;
-	*host = h;
-	*port = p;
-	return 0;
 }
 
 /* ---- QoS 1 ids awaiting PUBACK ------------------------------------------ */
@@ -685,27 +461,19 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                        const mosquitto_property *props)
 {
 	xmq_mqtt_t *m = obj;
-	struct in_props ip;
+	xmq__mqtt_in_props_t ip;
 	xmq_message_t msg;
 
 	if (m->state != S_OPEN)
 		return;  /* an old session's, being discarded */
 	m->stats.msgs_in++;
-	memset(&msg, 0, sizeof(msg));
-	ip.nstrs = 0;
-	ip.correlation = NULL;
-	msg.topic = mm->topic;
-	msg.payload = mm->payload;
-	msg.payload_len = mm->payloadlen > 0 ? (size_t)mm->payloadlen : 0;
-	msg.qos = (uint8_t)mm->qos;
-	msg.retain = mm->retain;
-	m->stats.props_dropped += props_from_mosq(props, &msg.props, &ip);
+	m->stats.props_dropped += xmq__mqtt_message_from_mosq(mm, props, &msg, &ip);
 	/* Held messages go first, to keep the order. */
 	if (m->paused || m->held_head != NULL)
 		hold(m, &msg);
 	else if (m->cb.message != NULL)
 		m->cb.message(m, &msg);
-	in_props_dispose(&ip);
+	xmq__mqtt_in_props_dispose(&ip);
 }
 
 static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
@@ -823,7 +591,7 @@ static int set_will(xmq_mqtt_t *m)
 	mosquitto_property *props = NULL;
 	int err, rc;
 
-	err = props_to_mosq(&w->props, &props);
+	err = xmq__mqtt_props_to_mosq(&w->props, &props);
 	if (err < 0)
 		return err;
 	/* On success libmosquitto keeps props; on failure they are ours. */
@@ -883,7 +651,7 @@ int xmq_mqtt_new(uv_loop_t *loop, const xmq_mqtt_opts_t *o, const xmq_mqtt_cb_t 
 	m->backoff_ms = BACKOFF_MIN_MS;
 	m->held_tail = &m->held_head;
 	m->linger_fd = -1;
-	err = parse_address(o->address, &m->host, &m->port);
+	err = xmq__mqtt_address_parse(o->address, &m->host, &m->port);
 	if (err < 0)
 		goto out;
 
@@ -978,7 +746,7 @@ int xmq_mqtt_publish(xmq_mqtt_t *m, const xmq_message_t *msg, int *mid)
 		if (m->qos1_mids == NULL)
 			return -ENOMEM;
 	}
-	err = props_to_mosq(&msg->props, &props);
+	err = xmq__mqtt_props_to_mosq(&msg->props, &props);
 	if (err < 0)
 		return err;
 	rc = mosquitto_publish_v5(m->mosq, &local_mid, msg->topic, (int)msg->payload_len,
