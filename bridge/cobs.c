@@ -18,8 +18,8 @@
 /*
  * The loop reads each input byte before it writes any output byte at or past
  * that input position, as long as the output starts at least n/254 + 1 bytes
- * before the input. frame.c relies on this to build a frame at the end of its
- * wire buffer and stuff it forward in place, with one allocation per frame;
+ * before the input. frame_encode.c relies on this to build a frame at the end
+ * of its wire buffer and stuff it forward in place, with one allocation per frame;
  * this is also why neither pointer is restrict.
  */
 size_t xmq_cobs_encode(const uint8_t *in, size_t n, uint8_t *out)

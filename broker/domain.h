@@ -119,7 +119,8 @@ void xmq__domain_log(const xmq_domain_t *d, int priority, const char *fmt, ...)
 void xmq__domain_warn(xmq_domain_t *d, xmq_throttle_t *t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Messages kept for an application whose link went away (session.c). */
+/* Messages kept for an application whose link went away: session_out.c
+ * parks them, session.c takes them back. */
 void xmq__domain_park(xmq_domain_t *d, const char *app, uint32_t expiry,
                       xmq_message_t **msgs, unsigned n);
 unsigned xmq__domain_unpark(xmq_domain_t *d, const char *app, xmq_message_t ***msgs);

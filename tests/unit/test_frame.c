@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_frame.c - the channel wire codec (bridge/frame.c, bridge/cobs.c):
+ * test_frame.c - the channel wire codec (bridge/frame*.c, bridge/deframer.c, bridge/cobs.c):
  * the test vectors of docs/protocol.md section 7 byte for byte, a round trip
  * of every frame type, each rule a decoder enforces, COBS edge cases, and the
  * deframer on split, garbled and oversize input.
