@@ -3,6 +3,7 @@
 #
 # - xen/beta/status goes offline, then online again once the rebooted beta's
 #   agent (started by its boot steps, as a service would be) is back;
+# - the last will of beta's app is published when beta goes away;
 # - beta's apps work again, both ways;
 # - alpha's QoS 1 messages, one every 0.2 s during the whole reboot, all
 #   reach dom0 (every id 1..N; duplicates are reported).
@@ -19,6 +20,9 @@ reboot_dom0() {
 	xt_sub_start tick 'xen/alpha/tick' 'xen/beta/test/#' || { xt_fail "mosquitto_sub tick"; return; }
 	xt_domu_run alpha xenmq.pub_paced tick xen/alpha/tick 0.2 1
 	xt_check "alpha publishes" xt_sub_wait tick '^xen/alpha/tick ' 5 30
+	xt_sub_start will 'xen/beta/service/#' || { xt_fail "mosquitto_sub will"; return; }
+	xt_domu_sub_start beta keeper 'xen/beta/keep/#' --will-topic xen/beta/service/keeper \
+		--will-payload gone --will-qos 1 || xt_fail "beta: an app with a last will"
 
 	t0=$(xt_now)
 	if ! xt_domu_reboot beta; then
@@ -27,6 +31,8 @@ reboot_dom0() {
 		echo "beta back after $(xt_since $t0) s"
 		xt_check "xen/beta/status: offline during the reboot" \
 			xt_sub_wait status '^xen/beta/status .*offline' 1 60
+		xt_check "the last will of beta's app, published when beta went away" \
+			xt_sub_wait will '^xen/beta/service/keeper gone xen-domain:beta$' 1 60
 		xt_check "xen/beta/status: online again" xt_status_wait beta online 60
 		# retained "online" first, then offline, then online
 		echo "xen/beta/status went: $(xt_sub_lines status | cut -d' ' -f2 | tr '\n' ' ')"
