@@ -26,9 +26,41 @@
  *       the channel emulator alone, for reference: bytes written to the
  *       DomU's tty, timed until they come out of the Dom0 socket.
  *
+ * Between two domains (tests/xen, on a real Xen) there is no common clock,
+ * so each measurement has one process on each side and is timed by one of
+ * them only:
+ *
+ *   xmqbench send --url URL --topic PREFIX [--size BYTES|max] [--count N]
+ *   xmqbench recv --url URL --topic PREFIX [--count N]
+ *       a stream of messages from send to recv on PREFIX/data. recv
+ *       subscribes, then publishes "go" on PREFIX/go (again every second
+ *       until the stream starts); send, subscribed there, answers the first
+ *       go with its messages. recv counts what arrives and times it from the
+ *       go that started the stream to the last arrival, on its own clock:
+ *       from the first send, plus one trip of the go message. Then it says
+ *       "done" on PREFIX/go, and send stops counting CPU time (below).
+ *   xmqbench respond --url URL --topic FILTER
+ *   xmqbench request --url URL --topic TOPIC --reply TOPIC [--count N]
+ *       MQTT v5 requests, one at a time: request publishes on TOPIC with
+ *       the response topic --reply and its correlation data; respond
+ *       publishes each request's payload back to its response topic with
+ *       the same correlation data. request times each round trip.
+ *   xmqbench raw-send --chan PATH [--bytes N]
+ *   xmqbench raw-recv --chan PATH [--bytes N]
+ *   xmqbench raw-echo --chan PATH
+ *   xmqbench raw-ping --chan PATH [--count N] [--size BYTES]
+ *       the bare channel, no xenmq: PATH is the DomU's tty (made raw) or the
+ *       channel's socket in Dom0. raw-recv and raw-send move N bytes the way
+ *       recv and send move messages (a go, then the data, then an ack that
+ *       lets each side close without losing anything); raw-ping times
+ *       bytes echoed back one round at a time by raw-echo.
+ *
  * With --watch NAME=PID, each measurement also says how much CPU time each
  * process of the path (this one too, as "self") spent per message, read from
- * /proc/PID/schedstat: where the time goes, not only how much there is.
+ * /proc/PID/schedstat: where the time goes, not only how much there is. The
+ * modes between two domains say instead what share of one CPU each used
+ * while the measurement ran (cpu_NAME_pct): a share near 100 is a process,
+ * or a domain, that the path waits for.
  *
  * Flow control: QoS 1 is paced by the library itself (its queue of
  * max_queued messages and the peer's receive window: xmq_client_publish()
@@ -46,11 +78,15 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,7 +97,9 @@
 
 #define MAGIC 0x42514d58u          /* "XMQB" */
 #define HDR_LEN 20                 /* magic, run, seq (u32 each), send time (u64) */
-#define SIZE_MAX_BYTES 4096
+#define SIZE_MAX_BYTES 4096        /* run, hold, chan */
+#define PAYLOAD_MAX 65536          /* send, request, raw-ping: XMQ_FRAME_MAX */
+#define PUBLISH_OVERHEAD 20        /* a PUBLISH frame with no property, but its topic */
 #define PATHS_MAX 4                /* run: paths compared */
 #define CLIENTS_MAX 4096           /* hold: one client per domain */
 #define WATCH_MAX 8                /* processes whose CPU time is reported */
@@ -74,13 +112,28 @@
 #define LAT_LOST_NS 2000000000ull  /* latency: one message given up after this */
 #define PROBE_NS 200000000ull      /* a probe is sent again after this */
 #define SETTLE_MS 15000            /* for QoS 1 acknowledgements after a test */
+#define GO_MAX 250                 /* recv, raw-recv: go messages sent at most */
+#define GO_PERIOD_MS 1000          /* a go is sent again after this */
+#define STALL_RECV_NS 30000000000ull  /* recv, raw-recv: silence that ends the wait */
+#define ROUND_LOST_MS 5000         /* request, raw-ping: one round given up after this */
+#define BYE_MS 10000               /* raw-recv on a socket: waiting for the last word */
+#define DONE_MS 10000              /* send: waiting for recv's "done" */
+#define RAW_CHUNK 65536
 
 /* burst0: QoS 0 throughput with no window at all, everything sent at once. */
 enum test { T_TPUT0, T_TPUT1, T_LAT0, T_LAT1, T_BURST0, T_COUNT };
 
 static const char *const test_names[T_COUNT] = { "tput0", "tput1", "lat0", "lat1", "burst0" };
 
-enum cmd { CMD_RUN, CMD_HOLD, CMD_CHAN };
+enum cmd {
+	CMD_RUN, CMD_HOLD, CMD_CHAN, CMD_SEND, CMD_RECV, CMD_REQUEST, CMD_RESPOND,
+	CMD_RAW_SEND, CMD_RAW_RECV, CMD_RAW_ECHO, CMD_RAW_PING, CMD_COUNT
+};
+
+static const char *const cmd_names[CMD_COUNT] = {
+	"run", "hold", "chan", "send", "recv", "request", "respond",
+	"raw-send", "raw-recv", "raw-echo", "raw-ping",
+};
 
 struct opts {
 	enum cmd cmd;
@@ -95,6 +148,12 @@ struct opts {
 	unsigned nwatch;
 	bool tests[T_COUNT];
 	unsigned count0, count1, lat_count, warmup, window, rounds, size, messages;
+	/* send, recv, request, respond, raw-* */
+	const char *url;
+	const char *chan;                  /* a tty or a Unix socket */
+	const char *reply;                 /* request: the response topic */
+	bool size_max;                     /* send: the largest payload a frame holds */
+	unsigned count, qos, bytes, timeout, receive_max, max_frame;
 };
 
 /* What one measurement found. */
@@ -116,7 +175,7 @@ struct path {
 	struct measure m[T_COUNT][ROUNDS_MAX];
 };
 
-enum mode { M_IDLE, M_PROBE, M_TPUT, M_LAT, M_HOLD };
+enum mode { M_IDLE, M_PROBE, M_TPUT, M_LAT, M_HOLD, M_SEND, M_RECV, M_REQUEST, M_RESPOND };
 
 struct bench {
 	uv_loop_t loop;
@@ -130,7 +189,8 @@ struct bench {
 	uv_check_t check;
 	uv_timer_t tick;
 	uv_signal_t sigs[2];
-	bool stop;                              /* hold mode: SIGTERM or SIGINT */
+	bool sigs_on;                           /* sigs are initialised */
+	bool stop;                              /* hold, respond: SIGTERM or SIGINT */
 
 	/* The measurement under way. */
 	enum mode mode;
@@ -152,8 +212,19 @@ struct bench {
 	uv_pipe_t dom0;                         /* the Dom0 socket */
 	bool dom0_connected;
 	uint64_t dom0_bytes;                    /* read so far */
-	uint8_t rbuf[SIZE_MAX_BYTES * 4];
-	uint8_t payload[SIZE_MAX_BYTES];
+
+	/* send, recv, request, respond. */
+	uint64_t t_go[GO_MAX + 1];              /* recv: when go k was published */
+	unsigned ngo;                           /* recv: go messages published */
+	bool go;                                /* send: a go arrived (its k in run) */
+	bool done;                              /* send: recv said it has everything */
+	uint64_t bytes, first_len;              /* recv: payload bytes; of the first */
+	uint64_t t_first_rx;                    /* recv: the first arrival */
+	uint64_t replied, ignored;              /* respond */
+	uint64_t cpu0[WATCH_MAX], t_cpu0;       /* watch_start() */
+
+	uint8_t rbuf[RAW_CHUNK];
+	uint8_t payload[PAYLOAD_MAX];
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -397,7 +468,7 @@ static void on_check(uv_check_t *h)
 {
 	struct bench *b = h->data;
 
-	if (b->mode == M_TPUT)
+	if (b->mode == M_TPUT || b->mode == M_SEND)
 		tput_fill(b);
 	else if (b->mode == M_LAT)
 		lat_next(b);
@@ -498,6 +569,22 @@ static double pct(const double *v, uint64_t n, double q)
 	return v[rank > n ? n - 1 : rank - 1];
 }
 
+/* The latency figures of m from n values, which it sorts. */
+static void lat_fill(struct measure *m, double *v, uint64_t n)
+{
+	double sum = 0;
+	uint64_t i;
+
+	qsort(v, n, sizeof(*v), cmp_double);
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	m->p50 = pct(v, n, 0.50);
+	m->p90 = pct(v, n, 0.90);
+	m->p99 = pct(v, n, 0.99);
+	m->max = n > 0 ? v[n - 1] : 0;
+	m->mean = n > 0 ? sum / (double)n : 0;
+}
+
 /*
  * Measure test t on path p (count 0: the configured count) into *m. A
  * throughput test waits for the library to have every QoS 1 message
@@ -510,7 +597,6 @@ static int measure(struct bench *b, struct path *p, enum test t, uint64_t count,
 	uint8_t qos = t == T_TPUT1 || t == T_LAT1;
 	uint64_t cpu0[WATCH_MAX];
 	uint64_t i;
-	double sum = 0;
 	int err;
 
 	memset(m, 0, sizeof(*m));
@@ -543,14 +629,7 @@ static int measure(struct bench *b, struct path *p, enum test t, uint64_t count,
 	m->dups = b->dups;
 	if (lat) {
 		m->lost = b->lat_lost;
-		qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_double);
-		for (i = 0; i < b->nlat; i++)
-			sum += b->lat[i];
-		m->p50 = pct(b->lat, b->nlat, 0.50);
-		m->p90 = pct(b->lat, b->nlat, 0.90);
-		m->p99 = pct(b->lat, b->nlat, 0.99);
-		m->max = b->nlat > 0 ? b->lat[b->nlat - 1] : 0;
-		m->mean = b->nlat > 0 ? sum / (double)b->nlat : 0;
+		lat_fill(m, b->lat, b->nlat);
 	} else {
 		m->lost = b->sent - b->received;
 		m->secs = (double)(b->t_last_rx - b->t_first) / 1e9;
@@ -882,6 +961,31 @@ static void on_signal(uv_signal_t *s, int signum)
 	b->stop = true;
 }
 
+/* SIGTERM and SIGINT set b->stop, so that a program can end cleanly. */
+static void signals_start(struct bench *b)
+{
+	unsigned i;
+
+	b->sigs_on = true;
+	for (i = 0; i < 2; i++) {
+		uv_signal_init(&b->loop, &b->sigs[i]);
+		b->sigs[i].data = b;
+		uv_signal_start(&b->sigs[i], on_signal, i == 0 ? SIGTERM : SIGINT);
+	}
+}
+
+/* Idempotent: main() calls it whatever the mode did. */
+static void signals_stop(struct bench *b)
+{
+	unsigned i;
+
+	if (!b->sigs_on)
+		return;
+	b->sigs_on = false;
+	for (i = 0; i < 2; i++)
+		uv_close((uv_handle_t *)&b->sigs[i], NULL);
+}
+
 static int hold(struct bench *b)
 {
 	static const xmq_client_cb_t cb = {
@@ -896,11 +1000,7 @@ static int hold(struct bench *b)
 	unsigned i, k;
 	int err;
 
-	for (i = 0; i < 2; i++) {
-		uv_signal_init(&b->loop, &b->sigs[i]);
-		b->sigs[i].data = b;
-		uv_signal_start(&b->sigs[i], on_signal, i == 0 ? SIGTERM : SIGINT);
-	}
+	signals_start(b);
 	for (i = 0; i < b->npaths; i++) {
 		err = make_client(b, b->paths[i].url, "hold", 0, &cb, &b->paths[i], &b->paths[i].c);
 		if (err != 0)
@@ -945,8 +1045,6 @@ static int hold(struct bench *b)
 	       b->npaths * 2 * b->o.messages, received);
 	fflush(stdout);
 	(void)wait_until(b, stopped, (uint64_t)365 * 24 * 3600 * 1000);
-	for (i = 0; i < 2; i++)
-		uv_close((uv_handle_t *)&b->sigs[i], NULL);
 	return 0;
 }
 
@@ -1036,7 +1134,6 @@ static int chan(struct bench *b)
 	struct path p = { .name = "chanemu" };
 	uv_connect_t *req;
 	uint64_t i;
-	double sum = 0;
 	int fd;
 	int err = 0;
 
@@ -1079,19 +1176,886 @@ static int chan(struct bench *b)
 	if (err != 0)
 		goto out;
 	memset(&m, 0, sizeof(m));
-	qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_double);
-	for (i = 0; i < b->nlat; i++)
-		sum += b->lat[i];
 	m.sent = m.received = b->nlat;
-	m.p50 = pct(b->lat, b->nlat, 0.50);
-	m.p90 = pct(b->lat, b->nlat, 0.90);
-	m.p99 = pct(b->lat, b->nlat, 0.99);
-	m.max = b->nlat > 0 ? b->lat[b->nlat - 1] : 0;
-	m.mean = b->nlat > 0 ? sum / (double)b->nlat : 0;
+	lat_fill(&m, b->lat, b->nlat);
 	print_measure(b, "summary", T_LAT0, &p, 1, &m);
 out:
 	close(fd);
 	uv_close((uv_handle_t *)&b->dom0, NULL);
+	return err;
+}
+
+/* ---- CPU shares of the --watch processes, for the modes below -------------------- */
+
+/* From now on: the CPU time each watched process uses. */
+static void watch_start(struct bench *b)
+{
+	unsigned i;
+
+	for (i = 0; i < b->o.nwatch; i++)
+		b->cpu0[i] = cpu_ns(b->o.watch_pid[i]);
+	b->t_cpu0 = now_ns();
+}
+
+/* " cpu_NAME_pct=P" for each watched process: the share of one CPU it used
+ * since watch_start(). A process that cannot be read (gone) is left out. */
+static void watch_print(const struct bench *b)
+{
+	double wall = (double)(now_ns() - b->t_cpu0);
+	uint64_t t;
+	unsigned i;
+
+	for (i = 0; i < b->o.nwatch && wall > 0; i++) {
+		t = cpu_ns(b->o.watch_pid[i]);
+		if (t >= b->cpu0[i] && b->cpu0[i] != 0)
+			printf(" cpu_%s_pct=%.0f", b->o.watch_name[i],
+			       (double)(t - b->cpu0[i]) / wall * 100);
+	}
+}
+
+/* ---- send, recv, request, respond: one process on each side ------------------------ */
+
+/*
+ * These run one client, paths[0], on --url: a program in a DomU on its agent,
+ * or one in Dom0 on Mosquitto itself. The two sides of a measurement have no
+ * clock in common, so every figure is timed by one side alone.
+ */
+
+static void on_peer_subscribe(xmq_client_t *c, int mid, int count, const uint8_t *reasons)
+{
+	struct path *p = xmq_client_data(c);
+
+	p->b->sub_reason = count > 0 ? reasons[0] : 0x80;
+	p->subscribed = true;
+}
+
+/* send: the first go names the run; later ones are repeats. A "done" (seq
+ * 1) of that run ends the time over which CPU shares are counted. */
+static void peer_send_message(struct bench *b, const xmq_message_t *msg)
+{
+	const uint8_t *p = msg->payload;
+
+	if (msg->payload_len < HDR_LEN || get32(p) != MAGIC)
+		return;
+	if (!b->go && get32(p + 8) == 0) {
+		b->run = get32(p + 4);
+		b->go = true;
+	} else if (b->go && get32(p + 8) == 1 && get32(p + 4) == b->run) {
+		b->done = true;
+	}
+}
+
+/* recv: the stream answers one of our go messages; count it once per seq. */
+static void peer_recv_message(struct bench *b, const xmq_message_t *msg)
+{
+	const uint8_t *p = msg->payload;
+	uint64_t now = now_ns();
+	uint32_t run, seq;
+
+	if (msg->payload_len < HDR_LEN || get32(p) != MAGIC)
+		return;
+	run = get32(p + 4);
+	seq = get32(p + 8);
+	if (b->run == 0) {
+		if (run == 0 || run > b->ngo)
+			return;
+		b->run = run;
+		b->t_first_rx = now;
+		b->first_len = msg->payload_len;
+		watch_start(b);
+	}
+	if (run != b->run || seq >= b->count)
+		return;
+	if (seen_mark(b, seq)) {
+		b->dups++;
+		return;
+	}
+	b->received++;
+	b->bytes += msg->payload_len;
+	b->t_last_rx = now;
+	b->t_progress = now;
+}
+
+/* request: the reply to the round under way, told by its correlation data. */
+static void peer_request_message(struct bench *b, const xmq_message_t *msg)
+{
+	const uint8_t *cd = msg->props.correlation_data;
+
+	if (!b->waiting || cd == NULL || msg->props.correlation_len != 8 ||
+	    get32(cd) != b->run || get32(cd + 4) != b->wait_seq)
+		return;
+	b->t_last_rx = now_ns();
+	b->waiting = false;
+}
+
+/* respond: the request's payload back to its response topic, same correlation. */
+static void peer_respond_message(struct bench *b, const xmq_message_t *msg)
+{
+	xmq_message_t r = {
+		.topic = msg->props.response_topic,
+		.payload = msg->payload,
+		.payload_len = msg->payload_len,
+		.qos = (uint8_t)b->o.qos,
+		.props = {
+			.correlation_data = msg->props.correlation_data,
+			.correlation_len = msg->props.correlation_len,
+		},
+	};
+	int err;
+
+	if (r.topic == NULL) {
+		b->ignored++;
+		return;
+	}
+	err = xmq_client_publish(b->paths[0].c, &r, NULL);
+	if (err != 0) {
+		say("reply to %s: %s", r.topic, xmq_strerror(err));
+		b->ignored++;
+		return;
+	}
+	b->replied++;
+}
+
+static void on_peer_message(xmq_client_t *c, const xmq_message_t *msg)
+{
+	struct path *p = xmq_client_data(c);
+	struct bench *b = p->b;
+
+	switch (b->mode) {
+	case M_SEND:
+		peer_send_message(b, msg);
+		break;
+	case M_RECV:
+		peer_recv_message(b, msg);
+		break;
+	case M_REQUEST:
+		peer_request_message(b, msg);
+		break;
+	case M_RESPOND:
+		peer_respond_message(b, msg);
+		break;
+	default:
+		break;
+	}
+}
+
+static bool peer_subscribed(struct bench *b)
+{
+	return b->paths[0].subscribed;
+}
+
+/*
+ * Connect paths[0] to --url and subscribe it to filter at qos, within
+ * --timeout; mode is set first, so that nothing that arrives is missed.
+ */
+static int peer_start(struct bench *b, enum mode mode, const char *filter, uint8_t qos)
+{
+	static const xmq_client_cb_t cb = {
+		.connect = on_pub_connect,
+		.disconnect = on_pub_disconnect,
+		.message = on_peer_message,
+		.publish = on_pub_publish,
+		.subscribe = on_peer_subscribe,
+	};
+	struct path *p = &b->paths[0];
+	uint64_t ms = (uint64_t)b->o.timeout * 1000;
+	char app[XMQ_APP_MAX + 1];
+	int err;
+
+	b->npaths = 1;
+	p->name = cmd_names[b->o.cmd];
+	p->url = b->o.url;
+	p->b = b;
+	b->mode = mode;
+	snprintf(app, sizeof(app), "xmqbench-%s", p->name);
+	err = make_client(b, p->url, app, (uint16_t)b->o.receive_max, &cb, p, &p->c);
+	if (err != 0)
+		return err;
+	if (wait_until(b, all_connected, ms) != 0) {
+		say("could not connect to %s within %u s", p->url, b->o.timeout);
+		return -ETIMEDOUT;
+	}
+	err = xmq_client_subscribe(p->c, 1, &filter, qos, NULL);
+	if (err == 0 && wait_until(b, peer_subscribed, ms) != 0)
+		err = -ETIMEDOUT;
+	if (err == 0 && b->sub_reason >= 0x80)
+		err = XMQ_EREFUSED;
+	if (err != 0) {
+		say("cannot subscribe to %s: %s", filter, xmq_strerror(err));
+		return err;
+	}
+	/* The other side's harness waits for this line. */
+	printf("ready\n");
+	fflush(stdout);
+	return 0;
+}
+
+static bool go_arrived(struct bench *b)
+{
+	return b->go || b->error != 0;
+}
+
+static bool send_done(struct bench *b)
+{
+	return b->error != 0 || (b->sent >= b->count && xmq_client_queued(b->cur->c) == 0);
+}
+
+static bool done_arrived(struct bench *b)
+{
+	return b->done;
+}
+
+static int peer_send(struct bench *b)
+{
+	uint64_t ms = (uint64_t)b->o.timeout * 1000;
+	char go[560];
+	size_t most;
+	double secs;
+	int err;
+
+	snprintf(go, sizeof(go), "%s/go", b->o.topic);
+	snprintf(b->topic, sizeof(b->topic), "%s/data", b->o.topic);
+	most = (size_t)b->o.max_frame - PUBLISH_OVERHEAD - strlen(b->topic);
+	if (b->o.size_max)
+		b->o.size = (unsigned)(most < PAYLOAD_MAX ? most : PAYLOAD_MAX);
+	if (b->o.size < HDR_LEN || b->o.size > PAYLOAD_MAX) {
+		say("--max-frame %u leaves no room for a message on %s", b->o.max_frame, b->topic);
+		return -EINVAL;
+	}
+	/* The stream: tput_fill() from on_check() at each turn once count is
+	 * set, paced by the library at QoS 1; done once every message is
+	 * acknowledged. No window: nothing tells the sender what arrived. */
+	b->cur = &b->paths[0];
+	b->qos = (uint8_t)b->o.qos;
+	b->window = 0;
+	b->count = 0;
+	err = peer_start(b, M_SEND, go, 0);
+	if (err != 0)
+		return err;
+	if (wait_until(b, go_arrived, ms) != 0) {
+		say("no go on %s within %u s", go, b->o.timeout);
+		return -ETIMEDOUT;
+	}
+	b->count = b->o.count;
+	watch_start(b);
+	tput_fill(b);
+	err = wait_until(b, send_done, ms);
+	if (err == 0)
+		err = b->error;
+	if (err != 0) {
+		say("%" PRIu64 " of %" PRIu64 " sent, %zu unacknowledged: %s", b->sent, b->count,
+		    xmq_client_queued(b->cur->c), xmq_strerror(err));
+		return err;
+	}
+	secs = (double)(now_ns() - b->t_first) / 1e9;
+	/* CPU shares over the receiver's time, not only until the last ack */
+	(void)wait_until(b, done_arrived, DONE_MS);
+	printf("result test=send topic=%s size=%u qos=%u go=%" PRIu32 " sent=%" PRIu64
+	       " secs=%.4f rate=%.0f done=%d", b->topic, b->o.size, b->o.qos, b->run, b->sent,
+	       secs, secs > 0 ? (double)(b->sent * b->o.size) / secs : 0, b->done);
+	watch_print(b);
+	putchar('\n');
+	return 0;
+}
+
+static bool recv_started(struct bench *b)
+{
+	return b->run != 0 || b->error != 0;
+}
+
+static bool recv_done(struct bench *b)
+{
+	return b->received >= b->count || now_ns() - b->t_progress >= STALL_RECV_NS;
+}
+
+/* recv: go k (seq 0, QoS 0), carrying k where a data message carries its run;
+ * or done (seq 1, QoS 1) once everything arrived. */
+static int publish_go(struct bench *b, const char *topic, uint32_t k, uint32_t seq)
+{
+	xmq_message_t m = {
+		.topic = topic, .payload = b->payload, .payload_len = HDR_LEN, .qos = seq == 1,
+	};
+	uint64_t t = now_ns();
+
+	put32(b->payload, MAGIC);
+	put32(b->payload + 4, k);
+	put32(b->payload + 8, seq);
+	memcpy(b->payload + 12, &t, 8);
+	return xmq_client_publish(b->paths[0].c, &m, NULL);
+}
+
+static int peer_recv(struct bench *b)
+{
+	uint64_t end = now_ns() + (uint64_t)b->o.timeout * 1000000000ull;
+	char data[560], go[560];
+	double secs, first;
+	int err;
+
+	snprintf(data, sizeof(data), "%s/data", b->o.topic);
+	snprintf(go, sizeof(go), "%s/go", b->o.topic);
+	b->count = b->o.count;
+	b->run = 0;
+	b->cur = &b->paths[0];
+	err = peer_start(b, M_RECV, data, (uint8_t)b->o.qos);
+	if (err != 0)
+		return err;
+	/* A go is lost while the sender is not yet subscribed: send another. */
+	while (!recv_started(b)) {
+		if (b->ngo == GO_MAX || now_ns() >= end) {
+			say("nothing arrived on %s within %u s", data, b->o.timeout);
+			return -ETIMEDOUT;
+		}
+		err = publish_go(b, go, b->ngo + 1, 0);
+		if (err != 0 && err != -ENOTCONN) {
+			say("go on %s: %s", go, xmq_strerror(err));
+			return err;
+		}
+		b->ngo++;
+		b->t_go[b->ngo] = now_ns();
+		(void)wait_until(b, recv_started, GO_PERIOD_MS);
+	}
+	b->t_progress = now_ns();
+	(void)wait_until(b, recv_done, UINT32_MAX);
+	secs = (double)(b->t_last_rx - b->t_go[b->run]) / 1e9;
+	first = (double)(b->t_last_rx - b->t_first_rx) / 1e9;
+	printf("result test=recv topic=%s qos=%u go=%" PRIu32 " count=%" PRIu64
+	       " received=%" PRIu64 " dups=%" PRIu64 " bytes=%" PRIu64 " secs=%.4f rate=%.0f"
+	       " msg_rate=%.1f first_secs=%.4f first_rate=%.0f", data, b->o.qos, b->run,
+	       b->count, b->received, b->dups, b->bytes, secs,
+	       secs > 0 ? (double)b->bytes / secs : 0,
+	       secs > 0 ? (double)b->received / secs : 0, first,
+	       first > 0 ? (double)(b->bytes - b->first_len) / first : 0);
+	watch_print(b);
+	putchar('\n');
+	fflush(stdout);
+	if (publish_go(b, go, b->run, 1) == 0)
+		(void)wait_until(b, queue_empty, SETTLE_MS);
+	if (b->received < b->count) {
+		say("%" PRIu64 " of %" PRIu64 " messages arrived", b->received, b->count);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static bool reply_arrived(struct bench *b)
+{
+	return !b->waiting || b->error != 0;
+}
+
+/* request: --warmup rounds, then --count timed ones, one at a time. */
+static int peer_request(struct bench *b)
+{
+	uint8_t cd[8];
+	xmq_message_t m = {
+		.topic = b->o.topic,
+		.payload = b->payload,
+		.payload_len = b->o.size,
+		.qos = (uint8_t)b->o.qos,
+		.props = {
+			.response_topic = b->o.reply,
+			.correlation_data = cd,
+			.correlation_len = sizeof(cd),
+		},
+	};
+	struct measure s;
+	uint64_t total = (uint64_t)b->o.warmup + b->o.count;
+	uint64_t i, t;
+	int err;
+
+	err = peer_start(b, M_REQUEST, b->o.reply, (uint8_t)b->o.qos);
+	if (err != 0)
+		return err;
+	b->run = 1;
+	for (i = 0; i < total && b->error == 0; i++) {
+		if (i == b->o.warmup)
+			watch_start(b);
+		b->wait_seq = (uint32_t)i;
+		put32(cd, b->run);
+		put32(cd + 4, b->wait_seq);
+		b->waiting = true;
+		t = now_ns();
+		err = xmq_client_publish(b->paths[0].c, &m, NULL);
+		if (err != 0) {
+			say("request on %s: %s", m.topic, xmq_strerror(err));
+			return err;
+		}
+		if (wait_until(b, reply_arrived, ROUND_LOST_MS) != 0) {
+			b->waiting = false;
+			if (i >= b->o.warmup)
+				b->lat_lost++;
+			continue;
+		}
+		if (i >= b->o.warmup)
+			b->lat[b->nlat++] = (double)(b->t_last_rx - t) / 1000.0;
+	}
+	if (b->error != 0)
+		return b->error;
+	memset(&s, 0, sizeof(s));
+	lat_fill(&s, b->lat, b->nlat);
+	printf("result test=request topic=%s size=%u qos=%u count=%u received=%" PRIu64
+	       " lost=%" PRIu64 " min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
+	       " mean_us=%.1f", m.topic, b->o.size, b->o.qos, b->o.count, b->nlat, b->lat_lost,
+	       b->nlat > 0 ? b->lat[0] : 0, s.p50, s.p90, s.p99, s.max, s.mean);
+	watch_print(b);
+	putchar('\n');
+	return b->nlat > 0 ? 0 : -ETIMEDOUT;
+}
+
+static bool respond_done(struct bench *b)
+{
+	return b->stop || b->error != 0 || (b->o.count > 0 && b->replied >= b->o.count);
+}
+
+/* respond: until SIGTERM or SIGINT, or --count replies. */
+static int peer_respond(struct bench *b)
+{
+	int err;
+
+	signals_start(b);
+	err = peer_start(b, M_RESPOND, b->o.topic, (uint8_t)b->o.qos);
+	if (err != 0)
+		return err;
+	(void)wait_until(b, respond_done, (uint64_t)365 * 24 * 3600 * 1000);
+	printf("result test=respond replied=%" PRIu64 " ignored=%" PRIu64 "\n", b->replied,
+	       b->ignored);
+	return b->error;
+}
+
+/* ---- raw-*: the bare channel, no xenmq ------------------------------------------- */
+
+/*
+ * Blocking reads and writes on one descriptor: the DomU's tty, made raw, or
+ * the channel's socket in Dom0. Both ends may hold stale bytes (frames a
+ * previous program left in QEMU or in the tty), so every step is marked by
+ * an 8-byte token, seven fixed bytes and a counter, which a reader looks
+ * for and which stale bytes cannot imitate by chance.
+ *
+ *   raw-recv                          raw-send
+ *     "XMQ-GO-" k   (again each s) ->
+ *                                  <-   "XMQ-DAT" k, then N bytes
+ *     "XMQ-ACK" k                  ->
+ *                                  <-   "XMQ-BYE" k   (sender on a tty only)
+ *
+ * The lab's rule decides who closes last: QEMU drops what the DomU has not
+ * read yet when the Dom0 client closes, so the Dom0 side (the socket) waits
+ * for the DomU side's last word, and the DomU side drains its tty
+ * (tcdrain) before it closes.
+ */
+
+#define TOKEN_LEN 8
+
+struct scan {
+	uint8_t win[TOKEN_LEN];
+	size_t n;
+};
+
+/*
+ * Look for the token prefix (TOKEN_LEN - 1 bytes) in buf[0..len). Returns
+ * its counter byte and sets *used to the bytes consumed, token included; or
+ * -1 with every byte consumed. A token split across calls is found too.
+ */
+static int scan_feed(struct scan *s, const char *prefix, const uint8_t *buf, size_t len,
+                     size_t *used)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s->n == TOKEN_LEN) {
+			memmove(s->win, s->win + 1, TOKEN_LEN - 1);
+			s->n--;
+		}
+		s->win[s->n++] = buf[i];
+		if (s->n == TOKEN_LEN && memcmp(s->win, prefix, TOKEN_LEN - 1) == 0) {
+			s->n = 0;
+			*used = i + 1;
+			return s->win[TOKEN_LEN - 1];
+		}
+	}
+	*used = len;
+	return -1;
+}
+
+/* The data raw-send sends and raw-recv expects: a fixed pseudo-random stream. */
+static void stream_fill(uint32_t *x, uint8_t *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		*x = *x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(*x >> 23);
+	}
+}
+
+/*
+ * Open the channel: a Unix socket is connected, anything else is opened as a
+ * tty, made raw (as the agent does) and rid of stale input. Returns the
+ * descriptor (new) or -errno; *tty says which.
+ */
+static int raw_open(const char *path, bool *tty)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd = -1;
+	int err;
+
+	if (stat(path, &st) != 0)
+		return -errno;
+	*tty = !S_ISSOCK(st.st_mode);
+	if (*tty) {
+		fd = tty_raw(path);
+		if (fd >= 0)
+			(void)tcflush(fd, TCIFLUSH);
+		return fd;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int raw_write(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read what is there, waiting until deadline (now_ns()). Returns the count,
+ * 0 at the end of the stream, -ETIMEDOUT or -errno. */
+static ssize_t raw_read(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t now;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		now = now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)((deadline - now) / 1000000 + 1));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			continue;
+		n = read(fd, buf, len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		return n < 0 ? -errno : n;
+	}
+}
+
+static int raw_token(int fd, const char *prefix, uint8_t k)
+{
+	uint8_t t[TOKEN_LEN];
+
+	memcpy(t, prefix, TOKEN_LEN - 1);
+	t[TOKEN_LEN - 1] = k;
+	return raw_write(fd, t, sizeof(t));
+}
+
+/*
+ * Read until the token prefix comes (its counter is returned) or deadline;
+ * bytes after the token are left in b->rbuf[*at .. *len).
+ */
+static int raw_await(struct bench *b, int fd, const char *prefix, uint64_t deadline,
+                     size_t *at, size_t *len)
+{
+	struct scan s = { .n = 0 };
+	size_t used;
+	ssize_t n;
+	int k;
+
+	for (;;) {
+		n = raw_read(fd, b->rbuf, sizeof(b->rbuf), deadline);
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : (int)n;
+		k = scan_feed(&s, prefix, b->rbuf, (size_t)n, &used);
+		if (k >= 0) {
+			*at = used;
+			*len = (size_t)n;
+			return k;
+		}
+	}
+}
+
+/* Closing the DomU's end: wait until the tty sent everything. */
+static void raw_close(int fd, bool tty)
+{
+	if (tty)
+		(void)tcdrain(fd);
+	close(fd);
+}
+
+static int raw_send(struct bench *b)
+{
+	uint64_t end = now_ns() + (uint64_t)b->o.timeout * 1000000000ull;
+	uint64_t t_first, t_written, left = b->o.bytes;
+	uint32_t x = 1;
+	size_t at, len, n;
+	double secs;
+	bool tty;
+	int fd, k, err;
+
+	fd = raw_open(b->o.chan, &tty);
+	if (fd < 0) {
+		say("%s: %s", b->o.chan, strerror(-fd));
+		return fd;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	k = raw_await(b, fd, "XMQ-GO-", end, &at, &len);
+	if (k < 0) {
+		say("%s: no go: %s", b->o.chan, strerror(-k));
+		err = k;
+		goto out;
+	}
+	t_first = now_ns();
+	watch_start(b);
+	err = raw_token(fd, "XMQ-DAT", (uint8_t)k);
+	while (err == 0 && left > 0) {
+		n = left < sizeof(b->payload) ? (size_t)left : sizeof(b->payload);
+		stream_fill(&x, b->payload, n);
+		err = raw_write(fd, b->payload, n);
+		left -= n;
+	}
+	t_written = now_ns();
+	if (err != 0) {
+		say("%s: write: %s", b->o.chan, strerror(-err));
+		goto out;
+	}
+	/* The receiver may send more go tokens meanwhile: only its ack counts. */
+	err = raw_await(b, fd, "XMQ-ACK", end, &at, &len);
+	if (err < 0) {
+		say("%s: no ack: %s", b->o.chan, strerror(-err));
+		goto out;
+	}
+	secs = (double)(now_ns() - t_first) / 1e9;
+	err = tty ? raw_token(fd, "XMQ-BYE", (uint8_t)k) : 0;
+	printf("result test=raw-send bytes=%u go=%d write_secs=%.4f secs=%.4f rate=%.0f",
+	       b->o.bytes, k, (double)(t_written - t_first) / 1e9, secs,
+	       secs > 0 ? b->o.bytes / secs : 0);
+	watch_print(b);
+	putchar('\n');
+out:
+	raw_close(fd, tty);
+	return err;
+}
+
+static int raw_recv(struct bench *b)
+{
+	uint64_t end = now_ns() + (uint64_t)b->o.timeout * 1000000000ull;
+	uint64_t t_go[GO_MAX + 1];
+	uint64_t t_first, t_last, got = 0, errors = 0, first_len;
+	uint8_t want[RAW_CHUNK];
+	uint32_t x = 1;
+	size_t at = 0, len = 0, i;
+	unsigned go = 0;
+	double secs, first;
+	ssize_t n;
+	bool tty;
+	int fd, k = -ETIMEDOUT, err = 0;
+
+	fd = raw_open(b->o.chan, &tty);
+	if (fd < 0) {
+		say("%s: %s", b->o.chan, strerror(-fd));
+		return fd;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	/* A go is lost while the sender is not yet reading: send another. */
+	while (k == -ETIMEDOUT && go < GO_MAX && now_ns() < end) {
+		go++;
+		t_go[go] = now_ns();
+		err = raw_token(fd, "XMQ-GO-", (uint8_t)go);
+		if (err != 0)
+			break;
+		k = raw_await(b, fd, "XMQ-DAT", t_go[go] + GO_PERIOD_MS * 1000000ull, &at, &len);
+	}
+	if (err == 0 && (k < 1 || (unsigned)k > go))
+		err = k < 0 ? k : -EPROTO;
+	if (err != 0) {
+		say("%s: the data did not come: %s", b->o.chan, strerror(-err));
+		goto out;
+	}
+	t_first = t_last = now_ns();
+	watch_start(b);
+	first_len = len - at < b->o.bytes ? len - at : b->o.bytes;
+	for (;;) {
+		n = (ssize_t)(len - at);
+		if ((uint64_t)n > b->o.bytes - got)
+			n = (ssize_t)(b->o.bytes - got);
+		stream_fill(&x, want, (size_t)n);
+		for (i = 0; i < (size_t)n; i++)
+			errors += want[i] != b->rbuf[at + i];
+		got += (uint64_t)n;
+		if (n > 0)
+			t_last = now_ns();
+		if (got >= b->o.bytes)
+			break;
+		n = raw_read(fd, b->rbuf, sizeof(b->rbuf), t_last + STALL_RECV_NS);
+		if (n <= 0) {
+			err = n == 0 ? -ECONNRESET : (int)n;
+			break;
+		}
+		at = 0;
+		len = (size_t)n;
+	}
+	secs = (double)(t_last - t_go[k]) / 1e9;
+	first = (double)(t_last - t_first) / 1e9;
+	printf("result test=raw-recv bytes=%u received=%" PRIu64 " errors=%" PRIu64 " go=%d"
+	       " secs=%.4f rate=%.0f first_secs=%.4f first_rate=%.0f", b->o.bytes, got, errors,
+	       k, secs, secs > 0 ? (double)got / secs : 0, first,
+	       first > 0 ? (double)(got - first_len) / first : 0);
+	watch_print(b);
+	putchar('\n');
+	fflush(stdout);
+	if (err != 0) {
+		say("%s: %" PRIu64 " of %u bytes: %s", b->o.chan, got, b->o.bytes, strerror(-err));
+		goto out;
+	}
+	err = raw_token(fd, "XMQ-ACK", (uint8_t)k);
+	/* On the socket, closing first would drop the ack: wait for the DomU. */
+	if (err == 0 && !tty)
+		(void)raw_await(b, fd, "XMQ-BYE", now_ns() + BYE_MS * 1000000ull, &at, &len);
+	if (err == 0 && errors != 0)
+		err = -EILSEQ;
+out:
+	raw_close(fd, tty);
+	return err;
+}
+
+/* raw-echo runs no loop: its signal handler sets this, and read() returns EINTR. */
+static volatile sig_atomic_t raw_stop;
+
+static void on_raw_signal(int signum)
+{
+	raw_stop = 1;
+}
+
+/* raw-echo: every byte back, until the end of the stream, SIGTERM or SIGINT. */
+static int raw_echo(struct bench *b)
+{
+	struct sigaction sa = { .sa_handler = on_raw_signal };
+	uint64_t echoed = 0;
+	bool tty;
+	ssize_t n;
+	int fd, err = 0;
+
+	/* no SA_RESTART: the signal must interrupt the blocking read() */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	fd = raw_open(b->o.chan, &tty);
+	if (fd < 0) {
+		say("%s: %s", b->o.chan, strerror(-fd));
+		return fd;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	while (!raw_stop) {
+		n = read(fd, b->rbuf, sizeof(b->rbuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : 0;
+			break;
+		}
+		err = raw_write(fd, b->rbuf, (size_t)n);
+		if (err != 0)
+			break;
+		echoed += (uint64_t)n;
+	}
+	printf("result test=raw-echo echoed=%" PRIu64 "\n", echoed);
+	raw_close(fd, tty);
+	return err;
+}
+
+/*
+ * raw-ping: --size bytes of one value, timed until as many of that value
+ * came back; each round uses the next letter, so a late echo or a stale
+ * byte is told apart and counted as a stray.
+ */
+static int raw_ping(struct bench *b)
+{
+	uint64_t total = (uint64_t)b->o.warmup + b->o.count;
+	uint64_t i, t, strays = 0, lost = 0;
+	struct measure m;
+	size_t got, j;
+	ssize_t n;
+	uint8_t v;
+	bool tty;
+	int fd, err = 0;
+
+	fd = raw_open(b->o.chan, &tty);
+	if (fd < 0) {
+		say("%s: %s", b->o.chan, strerror(-fd));
+		return fd;
+	}
+	for (i = 0; i < total && err == 0; i++) {
+		if (i == b->o.warmup)
+			watch_start(b);
+		v = (uint8_t)('a' + i % 26);
+		memset(b->payload, v, b->o.size);
+		t = now_ns();
+		err = raw_write(fd, b->payload, b->o.size);
+		for (got = 0; err == 0 && got < b->o.size; ) {
+			n = raw_read(fd, b->rbuf, sizeof(b->rbuf), t + ROUND_LOST_MS * 1000000ull);
+			if (n == -ETIMEDOUT)
+				break;
+			if (n <= 0) {
+				err = n == 0 ? -ECONNRESET : (int)n;
+				break;
+			}
+			for (j = 0; j < (size_t)n; j++) {
+				if (b->rbuf[j] == v && got < b->o.size)
+					got++;
+				else
+					strays++;
+			}
+		}
+		if (err != 0 || i < b->o.warmup)
+			continue;
+		if (got < b->o.size)
+			lost++;
+		else
+			b->lat[b->nlat++] = (double)(now_ns() - t) / 1000.0;
+	}
+	if (err != 0) {
+		say("%s: %s", b->o.chan, strerror(-err));
+		goto out;
+	}
+	memset(&m, 0, sizeof(m));
+	lat_fill(&m, b->lat, b->nlat);
+	printf("result test=raw-ping size=%u count=%u received=%" PRIu64 " lost=%" PRIu64
+	       " strays=%" PRIu64 " min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f"
+	       " mean_us=%.1f", b->o.size, b->o.count, b->nlat, lost, strays,
+	       b->nlat > 0 ? b->lat[0] : 0, m.p50, m.p90, m.p99, m.max, m.mean);
+	watch_print(b);
+	putchar('\n');
+	err = b->nlat > 0 ? 0 : -ETIMEDOUT;
+out:
+	raw_close(fd, tty);
 	return err;
 }
 
@@ -1103,6 +2067,13 @@ static void usage(FILE *f)
 		"usage: xmqbench run --sub URL --topic PREFIX --path NAME=URL... [options]\n"
 		"       xmqbench hold [--messages N] [--size BYTES] DOMAIN=URL...\n"
 		"       xmqbench chan --pty PATH --socket PATH [--lat-count N] [--size BYTES]\n"
+		"       xmqbench send --url URL --topic PREFIX [--size BYTES|max] [--count N]\n"
+		"       xmqbench recv --url URL --topic PREFIX [--count N]\n"
+		"       xmqbench request --url URL --topic TOPIC --reply TOPIC [--count N]\n"
+		"       xmqbench respond --url URL --topic FILTER [--count N]\n"
+		"       xmqbench raw-send|raw-recv --chan PATH [--bytes N]\n"
+		"       xmqbench raw-echo --chan PATH\n"
+		"       xmqbench raw-ping --chan PATH [--count N] [--size BYTES]\n"
 		"options of run:\n"
 		"  --count0 N      QoS 0 throughput and burst: messages (20000)\n"
 		"  --count1 N      QoS 1 throughput: messages (10000)\n"
@@ -1116,8 +2087,31 @@ static void usage(FILE *f)
 		"  --tests LIST    among tput0,tput1,lat0,lat1,burst0 (all)\n"
 		"  --watch NAME=PID  report the CPU time PID used per message, as\n"
 		"                  cpu_NAME_us (repeatable; this process is always \"self\")\n"
-		"The first --path is the reference the others are compared to.\n",
-		ROUNDS_MAX, HDR_LEN, SIZE_MAX_BYTES);
+		"The first --path is the reference the others are compared to.\n"
+		"options of send, recv, request, respond (one process on each side):\n"
+		"  --url URL       the client's transport (agent:..., mqtt+unix:...)\n"
+		"  --topic T       send, recv: prefix of T/data and T/go; request: the\n"
+		"                  request topic; respond: the filter it answers on\n"
+		"  --reply TOPIC   request: the response topic, subscribed to\n"
+		"  --count N       send, recv: messages (500); request: timed rounds\n"
+		"                  (200); respond: replies before it exits (0: until\n"
+		"                  SIGTERM or SIGINT)\n"
+		"  --warmup N      request, raw-ping: untimed rounds first (20)\n"
+		"  --size BYTES    payload (%d..%d, 64); send: max is the largest payload\n"
+		"                  a frame of --max-frame bytes holds on T/data\n"
+		"  --max-frame N   the channel's max_frame_size (16384)\n"
+		"  --qos 0|1       of the messages and subscriptions (1)\n"
+		"  --receive-max N the client's receive window (0: the library's)\n"
+		"  --timeout S     for connecting, the go, and all of send (120)\n"
+		"  --watch NAME=PID  also print the share of one CPU PID used while\n"
+		"                  measured, as cpu_NAME_pct (and raw-*; \"self\" always)\n"
+		"options of raw-*:\n"
+		"  --chan PATH     the DomU's tty (made raw) or the channel's socket in Dom0\n"
+		"  --bytes N       raw-send, raw-recv: bytes moved (1048576)\n"
+		"  --count N, --warmup N, --size BYTES  raw-ping: rounds (200, 20), bytes\n"
+		"                  per round (1)\n"
+		"Each of these prints \"ready\" once it can be used, then one \"result\" line.\n",
+		ROUNDS_MAX, HDR_LEN, SIZE_MAX_BYTES, HDR_LEN, PAYLOAD_MAX);
 }
 
 static int parse_uint(const char *name, const char *s, unsigned min, unsigned max,
@@ -1215,7 +2209,8 @@ static int parse(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_SUB = 256, OPT_TOPIC, OPT_PATH, OPT_COUNT0, OPT_COUNT1, OPT_LAT, OPT_WARMUP,
 	       OPT_WINDOW, OPT_ROUNDS, OPT_SIZE, OPT_TESTS, OPT_MESSAGES, OPT_WATCH, OPT_PTY,
-	       OPT_SOCKET };
+	       OPT_SOCKET, OPT_URL, OPT_CHAN, OPT_REPLY, OPT_COUNT, OPT_QOS, OPT_BYTES,
+	       OPT_TIMEOUT, OPT_RECEIVE_MAX, OPT_MAX_FRAME };
 	static const struct option longs[] = {
 		{ "sub", required_argument, NULL, OPT_SUB },
 		{ "topic", required_argument, NULL, OPT_TOPIC },
@@ -1232,26 +2227,48 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "watch", required_argument, NULL, OPT_WATCH },
 		{ "pty", required_argument, NULL, OPT_PTY },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "chan", required_argument, NULL, OPT_CHAN },
+		{ "reply", required_argument, NULL, OPT_REPLY },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "qos", required_argument, NULL, OPT_QOS },
+		{ "bytes", required_argument, NULL, OPT_BYTES },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "receive-max", required_argument, NULL, OPT_RECEIVE_MAX },
+		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const cmds[] = { "run", "hold", "chan" };
-	unsigned cmd;
+	unsigned cmd, size_min = HDR_LEN, size_max = SIZE_MAX_BYTES;
 	int c, err = 0;
 
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 1;
 	}
-	for (cmd = 0; argc >= 2 && cmd < 3 && strcmp(argv[1], cmds[cmd]) != 0; cmd++)
+	for (cmd = 0; argc >= 2 && cmd < CMD_COUNT && strcmp(argv[1], cmd_names[cmd]) != 0; cmd++)
 		;
-	if (argc < 2 || cmd == 3) {
+	if (argc < 2 || cmd == CMD_COUNT) {
 		usage(stderr);
 		return -EINVAL;
 	}
 	*o = (struct opts){ .cmd = (enum cmd)cmd, .count0 = 20000, .count1 = 10000,
 	                    .lat_count = 2000, .warmup = 1000, .window = 1000, .rounds = 3,
-	                    .size = 64, .messages = 100, .tests = { true, true, true, true, true } };
+	                    .size = 64, .messages = 100, .tests = { true, true, true, true, true },
+	                    .count = 500, .qos = 1, .bytes = 1048576, .timeout = 120,
+	                    .max_frame = 16384 };
+	if (cmd > CMD_CHAN)
+		size_max = PAYLOAD_MAX;
+	if (cmd == CMD_REQUEST || cmd == CMD_RAW_PING) {
+		o->count = 200;
+		o->warmup = 20;
+	}
+	if (cmd == CMD_RESPOND)
+		o->count = 0;
+	if (cmd == CMD_RAW_PING) {
+		o->size = 1;
+		size_min = 1;
+	}
 	o->watch_name[0] = strdup("self");
 	if (o->watch_name[0] == NULL)
 		return -ENOMEM;
@@ -1287,7 +2304,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			err = parse_uint("--rounds", optarg, 1, ROUNDS_MAX, &o->rounds);
 			break;
 		case OPT_SIZE:
-			err = parse_uint("--size", optarg, HDR_LEN, SIZE_MAX_BYTES, &o->size);
+			o->size_max = cmd == CMD_SEND && strcmp(optarg, "max") == 0;
+			if (!o->size_max)
+				err = parse_uint("--size", optarg, size_min, size_max, &o->size);
 			break;
 		case OPT_TESTS:
 			err = parse_tests(o, optarg);
@@ -1303,6 +2322,34 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_SOCKET:
 			o->socket = optarg;
+			break;
+		case OPT_URL:
+			o->url = optarg;
+			break;
+		case OPT_CHAN:
+			o->chan = optarg;
+			break;
+		case OPT_REPLY:
+			o->reply = optarg;
+			break;
+		case OPT_COUNT:
+			err = parse_uint("--count", optarg, cmd == CMD_RESPOND ? 0 : 1, COUNT_MAX,
+			                 &o->count);
+			break;
+		case OPT_QOS:
+			err = parse_uint("--qos", optarg, 0, 1, &o->qos);
+			break;
+		case OPT_BYTES:
+			err = parse_uint("--bytes", optarg, 1, 1u << 30, &o->bytes);
+			break;
+		case OPT_TIMEOUT:
+			err = parse_uint("--timeout", optarg, 1, 86400, &o->timeout);
+			break;
+		case OPT_RECEIVE_MAX:
+			err = parse_uint("--receive-max", optarg, 0, 65535, &o->receive_max);
+			break;
+		case OPT_MAX_FRAME:
+			err = parse_uint("--max-frame", optarg, 256, PAYLOAD_MAX, &o->max_frame);
 			break;
 		case 'h':
 			usage(stdout);
@@ -1334,6 +2381,26 @@ static int parse(int argc, char **argv, struct opts *o)
 		}
 		return 0;
 	}
+	if (o->cmd >= CMD_RAW_SEND) {
+		if (o->chan == NULL) {
+			say("%s needs --chan PATH (the DomU's tty or the channel's socket)",
+			    cmd_names[cmd]);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (o->cmd > CMD_CHAN) {
+		if (o->url == NULL || o->topic == NULL) {
+			say("%s needs --url URL and --topic %s", cmd_names[cmd],
+			    cmd == CMD_RESPOND ? "FILTER" : cmd == CMD_REQUEST ? "TOPIC" : "PREFIX");
+			return -EINVAL;
+		}
+		if (cmd == CMD_REQUEST && o->reply == NULL) {
+			say("request needs --reply TOPIC, the response topic");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (o->sub_url == NULL || o->topic == NULL || o->npaths == 0) {
 		say("run needs --sub URL, --topic PREFIX and at least one --path NAME=URL");
 		return -EINVAL;
@@ -1359,9 +2426,11 @@ int main(int argc, char **argv)
 	}
 	most = b->o.count0 > b->o.count1 ? b->o.count0 : b->o.count1;
 	most = most > b->o.lat_count ? most : b->o.lat_count;
+	most = most > b->o.count ? most : b->o.count;
 	b->lat = calloc(most, sizeof(*b->lat));
 	b->seen = calloc((most + 7) / 8, 1);
-	b->paths = calloc(b->o.npaths, sizeof(*b->paths));
+	/* send, recv, request, respond: one client, set up by peer_start() */
+	b->paths = calloc(b->o.npaths > 0 ? b->o.npaths : 1, sizeof(*b->paths));
 	if (b->lat == NULL || b->seen == NULL || b->paths == NULL)
 		goto out_free;
 	b->npaths = b->o.npaths;
@@ -1389,13 +2458,38 @@ int main(int argc, char **argv)
 	case CMD_HOLD:
 		err = hold(b);
 		break;
-	default:
+	case CMD_CHAN:
 		err = chan(b);
+		break;
+	case CMD_SEND:
+		err = peer_send(b);
+		break;
+	case CMD_RECV:
+		err = peer_recv(b);
+		break;
+	case CMD_REQUEST:
+		err = peer_request(b);
+		break;
+	case CMD_RESPOND:
+		err = peer_respond(b);
+		break;
+	case CMD_RAW_SEND:
+		err = raw_send(b);
+		break;
+	case CMD_RAW_RECV:
+		err = raw_recv(b);
+		break;
+	case CMD_RAW_ECHO:
+		err = raw_echo(b);
+		break;
+	default:
+		err = raw_ping(b);
 		break;
 	}
 	if (err == 0)
 		rc = 0;
 
+	signals_stop(b);
 	close_all(b);
 	uv_close((uv_handle_t *)&b->check, NULL);
 	uv_close((uv_handle_t *)&b->tick, NULL);
