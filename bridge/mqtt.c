@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mqtt.c - libmosquitto driven by a libuv loop instead of its own thread.
+ * mqtt.c - libmosquitto driven by a libuv loop instead of its own thread:
+ * the connection's life (polling, connecting, reading and writing, the
+ * connect and disconnect callbacks, making one, closing).
  *
  * libmosquitto owns the socket and the protocol; we own three handles: a
  * uv_poll_t on libmosquitto's socket (initialised for each connection, as
@@ -23,18 +25,16 @@
  *   properties. So the object is made with clean start = 0, every attempt
  *   goes through mosquitto_connect_bind_v5(), and a clean first start is
  *   obtained with probe connections (see on_connect()).
- * - on_publish also runs when a QoS 0 message has been written; a bitmap
- *   of the QoS 1 message ids awaiting PUBACK tells the two apart.
- * - A QoS 1 publish made while disconnected returns MOSQ_ERR_NO_CONN but
- *   stays queued and is sent after the next CONNACK.
  * - libmosquitto closes its socket as soon as the DISCONNECT is written.
  *   Mosquitto, if it then writes to us before it has read the DISCONNECT,
  *   fails with EPIPE, counts the connection as broken and publishes the
  *   will. So xmq_mqtt_close() keeps a duplicate of the socket open and
  *   polls that until Mosquitto closes its end (see "closing").
  *
- * Properties are converted in mqtt_props.c, and the address parsed in
- * mqtt_address.c.
+ * What the session carries (the will, requests and their answers, the
+ * messages in and those held back during a pause) is in mqtt_traffic.c,
+ * and what the two files share in mqtt_internal.h; properties are
+ * converted in mqtt_props.c, and the address parsed in mqtt_address.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,11 +47,9 @@
 #include <mqtt_protocol.h>
 
 #include "bridge/error.h"
-#include "bridge/message.h"
 #include "bridge/mqtt.h"
 #include "bridge/mqtt_address.h"
-#include "bridge/mqtt_props.h"
-#include "topics/topic.h"
+#include "bridge/mqtt_internal.h"
 
 #define TICK_MS 1000          /* mosquitto_loop_misc() period */
 #define BACKOFF_MIN_MS 100
@@ -59,65 +57,9 @@
 #define DRAIN_MS 1000         /* longest wait for the broker to close after DISCONNECT */
 #define READ_BUDGET 64        /* mosquitto_loop_read() calls per wakeup */
 #define KEEPALIVE_DEFAULT 30
-#define MQTT_PAYLOAD_MAX 268435455u  /* largest MQTT remaining length */
-#define MID_COUNT 65536
-
-enum state {
-	S_IDLE,        /* made, not started */
-	S_WAIT,        /* no socket; the timer (or a resume) tries again */
-	S_CONNECTING,  /* CONNECT sent, no CONNACK yet */
-	S_DISCARD,     /* ending an old session to give a clean start */
-	S_OPEN,        /* CONNACK with success */
-	S_CLOSING,     /* xmq_mqtt_close(): DISCONNECT on its way, lingering */
-	S_CLOSED       /* handles closing; then closed() and free */
-};
-
-/* A message read by libmosquitto while we were paused. */
-struct held {
-	struct held *next;
-	xmq_message_t *msg;  /* xmq_message_copy() */
-};
-
-struct xmq_mqtt {
-	uv_loop_t *loop;
-	struct mosquitto *mosq;
-	xmq_mqtt_cb_t cb;
-	void *data;
-	char *host;                        /* or a Unix socket path */
-	int port;                          /* 0: host is a Unix socket path */
-	uint16_t keepalive;
-	uint32_t session_expiry;
-	uint32_t cur_expiry;               /* the one sent on this connection */
-	mosquitto_property *connect_props;
-	enum state state;
-	bool started;
-	bool paused;
-	bool fresh_owed;     /* a clean start was asked and not yet obtained */
-	bool probed;         /* a probe found no session: report none */
-	bool will_on;        /* libmosquitto holds the will */
-	xmq_message_t *will; /* xmq_message_copy(), or NULL */
-	unsigned backoff_ms;
-	uv_poll_t poll;
-	bool poll_live;      /* poll is initialised and not being closed */
-	bool poll_closing;   /* uv_close(poll) is pending */
-	bool connect_due;    /* connect once poll_closing is over */
-	int poll_events;
-	int linger_fd;       /* closing: our duplicate of the socket, or -1 */
-	bool lingering;      /* poll watches linger_fd */
-	uv_timer_t timer;
-	uv_timer_t kick;
-	unsigned depth;      /* inside a libmosquitto call that runs callbacks */
-	unsigned pending;    /* handles still closing after finish() */
-	uint8_t *qos1_mids;  /* bitmap: QoS 1 ids awaiting PUBACK */
-	struct held *held_head;
-	struct held **held_tail;
-	xmq_mqtt_stats_t stats;
-};
 
 static void on_poll(uv_poll_t *h, int status, int events);
-static void on_tick(uv_timer_t *t);
 static void close_continue(xmq_mqtt_t *m);
-static int set_will(xmq_mqtt_t *m);
 
 /* ---- the library, once ------------------------------------------------ */
 
@@ -128,31 +70,11 @@ static void lib_init(void)
 	mosquitto_lib_init();
 }
 
-/* ---- QoS 1 ids awaiting PUBACK ------------------------------------------ */
-
-static void mid_set(xmq_mqtt_t *m, int mid)
-{
-	m->qos1_mids[mid >> 3] |= (uint8_t)(1u << (mid & 7));
-}
-
-/* Whether mid was a QoS 1 publish of ours; forgets it. */
-static bool mid_take(xmq_mqtt_t *m, int mid)
-{
-	uint8_t bit = (uint8_t)(1u << (mid & 7));
-
-	if (m->qos1_mids == NULL || mid < 0 || mid >= MID_COUNT)
-		return false;
-	if (!(m->qos1_mids[mid >> 3] & bit))
-		return false;
-	m->qos1_mids[mid >> 3] &= (uint8_t)~bit;
-	return true;
-}
-
 /* ---- polling ------------------------------------------------------------ */
 
 /* Poll for what libmosquitto needs now: reads unless paused or closing,
  * writes while it has output queued. */
-static void update_poll(xmq_mqtt_t *m)
+void xmq__mqtt_update_poll(xmq_mqtt_t *m)
 {
 	int events = 0;
 
@@ -197,7 +119,7 @@ static void after_mosq(xmq_mqtt_t *m)
 	if (m->state == S_CLOSING)
 		close_continue(m);
 	else
-		update_poll(m);
+		xmq__mqtt_update_poll(m);
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -205,7 +127,7 @@ static void after_mosq(xmq_mqtt_t *m)
 static void schedule_retry(xmq_mqtt_t *m)
 {
 	m->state = S_WAIT;
-	uv_timer_start(&m->timer, on_tick, m->backoff_ms, 0);
+	uv_timer_start(&m->timer, xmq__mqtt_on_tick, m->backoff_ms, 0);
 	m->backoff_ms *= 2;
 	if (m->backoff_ms > BACKOFF_MAX_MS)
 		m->backoff_ms = BACKOFF_MAX_MS;
@@ -228,7 +150,7 @@ static void try_connect(xmq_mqtt_t *m)
 		mosquitto_will_clear(m->mosq);
 		m->will_on = false;
 	} else if (!m->fresh_owed && !m->will_on && m->will != NULL) {
-		if (set_will(m) < 0)
+		if (xmq__mqtt_set_will(m) < 0)
 			goto retry;
 	}
 	m->cur_expiry = m->fresh_owed ? 0 : m->session_expiry;
@@ -249,9 +171,9 @@ static void try_connect(xmq_mqtt_t *m)
 	m->poll_live = true;
 	m->poll_events = 0;
 	m->state = S_CONNECTING;
-	update_poll(m);
+	xmq__mqtt_update_poll(m);
 	/* The keepalive check also bounds the wait for CONNACK. */
-	uv_timer_start(&m->timer, on_tick, TICK_MS, TICK_MS);
+	uv_timer_start(&m->timer, xmq__mqtt_on_tick, TICK_MS, TICK_MS);
 	return;
 retry:
 	schedule_retry(m);
@@ -278,7 +200,7 @@ static void on_poll_closed(uv_handle_t *h)
 	}
 }
 
-static void on_tick(uv_timer_t *t)
+void xmq__mqtt_on_tick(uv_timer_t *t)
 {
 	xmq_mqtt_t *m = t->data;
 
@@ -441,79 +363,6 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 		m->cb.disconnect(m, err, reason);
 }
 
-static void hold(xmq_mqtt_t *m, const xmq_message_t *msg)
-{
-	struct held *h = malloc(sizeof(*h));
-
-	if (h == NULL)
-		return;
-	h->msg = xmq_message_copy(msg);
-	if (h->msg == NULL) {
-		free(h);
-		return;
-	}
-	h->next = NULL;
-	*m->held_tail = h;
-	m->held_tail = &h->next;
-}
-
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *mm,
-                       const mosquitto_property *props)
-{
-	xmq_mqtt_t *m = obj;
-	xmq__mqtt_in_props_t ip;
-	xmq_message_t msg;
-
-	if (m->state != S_OPEN)
-		return;  /* an old session's, being discarded */
-	m->stats.msgs_in++;
-	m->stats.props_dropped += xmq__mqtt_message_from_mosq(mm, props, &msg, &ip);
-	/* Held messages go first, to keep the order. */
-	if (m->paused || m->held_head != NULL)
-		hold(m, &msg);
-	else if (m->cb.message != NULL)
-		m->cb.message(m, &msg);
-	xmq__mqtt_in_props_dispose(&ip);
-}
-
-static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
-                       const mosquitto_property *props)
-{
-	xmq_mqtt_t *m = obj;
-
-	if (!mid_take(m, mid) || m->state >= S_CLOSING)
-		return;
-	if (m->cb.publish != NULL)
-		m->cb.publish(m, mid, reason);
-}
-
-static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count,
-                         const int *granted, const mosquitto_property *props)
-{
-	xmq_mqtt_t *m = obj;
-	uint8_t reasons[XMQ_FILTERS_MAX];
-	int i;
-
-	if (m->state >= S_CLOSING || m->cb.subscribe == NULL)
-		return;
-	if (count > XMQ_FILTERS_MAX)
-		count = XMQ_FILTERS_MAX;
-	if (count < 0)
-		count = 0;
-	for (i = 0; i < count; i++)
-		reasons[i] = (uint8_t)granted[i];
-	m->cb.subscribe(m, mid, count, reasons);
-}
-
-static void on_unsubscribe(struct mosquitto *mosq, void *obj, int mid,
-                           const mosquitto_property *props)
-{
-	xmq_mqtt_t *m = obj;
-
-	if (m->state < S_CLOSING && m->cb.unsubscribe != NULL)
-		m->cb.unsubscribe(m, mid, 0, NULL);
-}
-
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *line)
 {
 	xmq_mqtt_t *m = obj;
@@ -522,53 +371,12 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *lin
 		m->cb.log(m, level, line);
 }
 
-/* ---- held messages ------------------------------------------------------ */
-
-/* Hand over what was held, in order; stop at a pause unless flushing. */
-static void deliver_held(xmq_mqtt_t *m, bool flush)
-{
-	struct held *h;
-
-	while (m->held_head != NULL && (flush || !m->paused) && m->state < S_CLOSING) {
-		h = m->held_head;
-		m->held_head = h->next;
-		if (m->held_head == NULL)
-			m->held_tail = &m->held_head;
-		if (m->cb.message != NULL)
-			m->cb.message(m, h->msg);
-		free(h->msg);
-		free(h);
-	}
-}
-
-static void on_kick(uv_timer_t *t)
-{
-	deliver_held(t->data, false);
-}
-
-void xmq_mqtt_flush(xmq_mqtt_t *m)
-{
-	deliver_held(m, true);
-}
-
-static void held_free(xmq_mqtt_t *m)
-{
-	struct held *h;
-
-	while ((h = m->held_head) != NULL) {
-		m->held_head = h->next;
-		free(h->msg);
-		free(h);
-	}
-	m->held_tail = &m->held_head;
-}
-
 /* ---- making one --------------------------------------------------------- */
 
 /* Free what xmq_mqtt_new() allocated; no handle may be live. */
 static void dispose(xmq_mqtt_t *m)
 {
-	held_free(m);
+	xmq__mqtt_held_free(m);
 	if (m->mosq != NULL)
 		mosquitto_destroy(m->mosq);
 	m->mosq = NULL;
@@ -582,45 +390,6 @@ static void dispose(xmq_mqtt_t *m)
 	if (m->linger_fd >= 0)
 		close(m->linger_fd);
 	m->linger_fd = -1;
-}
-
-/* Hand the will (m->will) to libmosquitto, which copies it. */
-static int set_will(xmq_mqtt_t *m)
-{
-	const xmq_message_t *w = m->will;
-	mosquitto_property *props = NULL;
-	int err, rc;
-
-	err = xmq__mqtt_props_to_mosq(&w->props, &props);
-	if (err < 0)
-		return err;
-	/* On success libmosquitto keeps props; on failure they are ours. */
-	rc = mosquitto_will_set_v5(m->mosq, w->topic, (int)w->payload_len, w->payload, w->qos,
-	                           w->retain, props);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		mosquitto_property_free_all(&props);
-		return xmq__err_from_mosq(rc);
-	}
-	m->will_on = true;
-	return 0;
-}
-
-/* Keep a copy of the will w (borrowed) in m, once it is known to be valid. */
-static int keep_will(xmq_mqtt_t *m, const xmq_message_t *w)
-{
-	if (w->topic == NULL || !xmq_topic_valid(w->topic))
-		return XMQ_ETOPIC;
-	if (w->qos > 1 || (w->payload_len > 0 && w->payload == NULL))
-		return -EINVAL;
-	if (w->payload_len > MQTT_PAYLOAD_MAX)
-		return -EMSGSIZE;
-	if (w->props.user_count > XMQ_USER_PROPS_MAX)
-		return -EINVAL;
-	m->will = xmq_message_copy(w);
-	if (m->will == NULL)
-		return -ENOMEM;
-	/* Checks the properties too. */
-	return set_will(m);
 }
 
 int xmq_mqtt_new(uv_loop_t *loop, const xmq_mqtt_opts_t *o, const xmq_mqtt_cb_t *cb,
@@ -672,16 +441,16 @@ int xmq_mqtt_new(uv_loop_t *loop, const xmq_mqtt_opts_t *o, const xmq_mqtt_cb_t 
 		goto out;
 	}
 	if (o->will != NULL) {
-		err = keep_will(m, o->will);
+		err = xmq__mqtt_keep_will(m, o->will);
 		if (err < 0)
 			goto out;
 	}
 	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
-	mosquitto_message_v5_callback_set(m->mosq, on_message);
-	mosquitto_publish_v5_callback_set(m->mosq, on_publish);
-	mosquitto_subscribe_v5_callback_set(m->mosq, on_subscribe);
-	mosquitto_unsubscribe_v5_callback_set(m->mosq, on_unsubscribe);
+	mosquitto_message_v5_callback_set(m->mosq, xmq__mqtt_on_message);
+	mosquitto_publish_v5_callback_set(m->mosq, xmq__mqtt_on_publish);
+	mosquitto_subscribe_v5_callback_set(m->mosq, xmq__mqtt_on_subscribe);
+	mosquitto_unsubscribe_v5_callback_set(m->mosq, xmq__mqtt_on_unsubscribe);
 	if (m->cb.log != NULL)
 		mosquitto_log_callback_set(m->mosq, on_log);
 
@@ -723,126 +492,6 @@ bool xmq_mqtt_connected(const xmq_mqtt_t *m)
 	return m->state == S_OPEN;
 }
 
-/* ---- requests ----------------------------------------------------------- */
-
-int xmq_mqtt_publish(xmq_mqtt_t *m, const xmq_message_t *msg, int *mid)
-{
-	mosquitto_property *props = NULL;
-	int local_mid = 0;
-	int err, rc;
-
-	if (m->state >= S_CLOSING)
-		return -ESHUTDOWN;
-	if (msg == NULL || msg->qos > 1 || (msg->payload_len > 0 && msg->payload == NULL))
-		return -EINVAL;
-	if (msg->topic == NULL || !xmq_topic_valid(msg->topic))
-		return XMQ_ETOPIC;
-	if (msg->payload_len > MQTT_PAYLOAD_MAX)
-		return -EMSGSIZE;
-	if (msg->qos == 0 && m->state != S_OPEN)
-		return -ENOTCONN;
-	if (msg->qos == 1 && m->qos1_mids == NULL) {
-		m->qos1_mids = calloc(MID_COUNT / 8, 1);
-		if (m->qos1_mids == NULL)
-			return -ENOMEM;
-	}
-	err = xmq__mqtt_props_to_mosq(&msg->props, &props);
-	if (err < 0)
-		return err;
-	rc = mosquitto_publish_v5(m->mosq, &local_mid, msg->topic, (int)msg->payload_len,
-	                          msg->payload, msg->qos, msg->retain, props);
-	mosquitto_property_free_all(&props);
-	/* These come after libmosquitto has queued a QoS 1 message: it will
-	 * be sent after the next CONNACK. */
-	if (msg->qos == 1 && (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST ||
-	                      rc == MOSQ_ERR_ERRNO))
-		rc = MOSQ_ERR_SUCCESS;
-	if (rc != MOSQ_ERR_SUCCESS)
-		return xmq__err_from_mosq(rc);
-	if (msg->qos == 1)
-		mid_set(m, local_mid);
-	m->stats.msgs_out++;
-	update_poll(m);
-	if (mid != NULL)
-		*mid = local_mid;
-	return 0;
-}
-
-static int check_filters(int count, const char *const *filters)
-{
-	int i;
-
-	if (count < 1 || count > XMQ_FILTERS_MAX || filters == NULL)
-		return -EINVAL;
-	for (i = 0; i < count; i++) {
-		if (filters[i] == NULL || !xmq_filter_valid(filters[i]))
-			return XMQ_EFILTER;
-	}
-	return 0;
-}
-
-int xmq_mqtt_subscribe(xmq_mqtt_t *m, int count, const char *const *filters,
-                       uint8_t options, int *mid)
-{
-	int qos = options & 0x03;
-	int local_mid = 0;
-	int err, rc;
-
-	if (m->state >= S_CLOSING)
-		return -ESHUTDOWN;
-	err = check_filters(count, filters);
-	if (err < 0)
-		return err;
-	if (qos > 1 || (options & 0xc0) != 0 || (options & 0x30) == 0x30)
-		return -EINVAL;
-	if (m->state != S_OPEN)
-		return -ENOTCONN;
-	rc = mosquitto_subscribe_multiple(m->mosq, &local_mid, count, (char *const *)filters,
-	                                  qos, options & ~0x03, NULL);
-	if (rc != MOSQ_ERR_SUCCESS)
-		return xmq__err_from_mosq(rc);
-	update_poll(m);
-	if (mid != NULL)
-		*mid = local_mid;
-	return 0;
-}
-
-int xmq_mqtt_unsubscribe(xmq_mqtt_t *m, int count, const char *const *filters, int *mid)
-{
-	int local_mid = 0;
-	int err, rc;
-
-	if (m->state >= S_CLOSING)
-		return -ESHUTDOWN;
-	err = check_filters(count, filters);
-	if (err < 0)
-		return err;
-	if (m->state != S_OPEN)
-		return -ENOTCONN;
-	rc = mosquitto_unsubscribe_multiple(m->mosq, &local_mid, count, (char *const *)filters,
-	                                    NULL);
-	if (rc != MOSQ_ERR_SUCCESS)
-		return xmq__err_from_mosq(rc);
-	update_poll(m);
-	if (mid != NULL)
-		*mid = local_mid;
-	return 0;
-}
-
-void xmq_mqtt_pause(xmq_mqtt_t *m, bool paused)
-{
-	if (m->state >= S_CLOSING || m->paused == paused)
-		return;
-	m->paused = paused;
-	update_poll(m);
-	if (paused)
-		return;
-	if (m->held_head != NULL)
-		uv_timer_start(&m->kick, on_kick, 0, 0);
-	if (m->state == S_WAIT && m->started && !uv_is_active((uv_handle_t *)&m->timer))
-		uv_timer_start(&m->timer, on_tick, 0, 0);
-}
-
 /* ---- closing ------------------------------------------------------------ */
 
 static void on_timer_closed(uv_handle_t *h)
@@ -881,7 +530,7 @@ static void linger_io(xmq_mqtt_t *m, int status, int events)
 	if (done)
 		poll_release(m);  /* on_poll_closed() closes linger_fd */
 	else
-		update_poll(m);
+		xmq__mqtt_update_poll(m);
 }
 
 /*
@@ -905,7 +554,7 @@ static void close_continue(xmq_mqtt_t *m)
 				m->poll_live = true;
 				m->lingering = true;
 				m->poll_events = 0;
-				update_poll(m);
+				xmq__mqtt_update_poll(m);
 				return;
 			}
 			close(m->linger_fd);
@@ -950,7 +599,7 @@ void xmq_mqtt_close(xmq_mqtt_t *m, int reason, uint32_t expiry)
 		(void)mosquitto_disconnect_v5(m->mosq, reason & 0xff, props);
 		m->depth--;
 		mosquitto_property_free_all(&props);
-		uv_timer_start(&m->timer, on_tick, DRAIN_MS, 0);
+		uv_timer_start(&m->timer, xmq__mqtt_on_tick, DRAIN_MS, 0);
 	}
 	close_continue(m);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mqtt_props.h - a message's MQTT v5 properties (xmq_props_t) to and from
- * libmosquitto's mosquitto_property lists, for bridge/mqtt.c.
+ * libmosquitto's mosquitto_property lists, for bridge/mqtt.c and
+ * bridge/mqtt_traffic.c.
  */
 #ifndef XMQ_BRIDGE_MQTT_PROPS_H
 #define XMQ_BRIDGE_MQTT_PROPS_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * transport_mqtt.c - the mqtt:// and mqtt+unix: transports: a client that
- * talks MQTT v5 to a Mosquitto broker itself, through bridge/mqtt.c
+ * talks MQTT v5 to a Mosquitto broker itself, through bridge/mqtt.h
  * (libmosquitto on libuv), e.g. in Dom0 or on a developer's machine.
  *
  * The client id is the application name. libmosquitto keeps the QoS 1

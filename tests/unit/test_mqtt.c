@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_mqtt.c - bridge/mqtt.c against a real mosquitto (mosquitto_fixture.h):
+ * test_mqtt.c - bridge/mqtt.h against a real mosquitto (mosquitto_fixture.h):
  * round trips with every property, QoS 1 across a broker restart, sessions
  * kept and discarded, wills, pause, closing in every state, and the operator
  * tool mosquitto_sub as a witness.
