@@ -97,7 +97,11 @@ BIN_PROGS := $(addprefix $(B)/,$(TOOLS))
 PROGS := $(SBIN_PROGS) $(BIN_PROGS)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
-TEST_TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
+# A test tool is one file, tests/tools/NAME.c, or a folder of them, tests/tools/NAME/*.c;
+# either way the program is $(B)/tests/NAME.
+TOOL_DIRS := $(sort $(patsubst tests/tools/%/,%,$(dir $(wildcard tests/tools/*/*.c))))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c)) \
+	$(addprefix $(B)/tests/,$(TOOL_DIRS))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 ALL_SRC := $(CORE_SRC) $(LIB_SRC) $(BROKER_SRC) broker/main.c $(AGENT_SRC) \
@@ -178,6 +182,14 @@ $(B)/tests/%: tests/unit/%.c $(BROKER_A) $(AGENT_A) $(LIB_A)
 $(B)/tests/%: tests/tools/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) -MMD -MP -o $@ $< $(LIB_A) $(XLDFLAGS) $(DEP_LIBS) -lutil
+
+# A tool made of a folder: its objects are compiled like the others, under $(B)/obj.
+define TOOL_DIR_RULE
+$(B)/tests/$(1): $(call obj,$(wildcard tests/tools/$(1)/*.c)) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(XLDFLAGS) -o $$@ $$^ $$(DEP_LIBS) -lutil
+endef
+$(foreach t,$(TOOL_DIRS),$(eval $(call TOOL_DIR_RULE,$(t))))
 
 unit: $(UNIT_TESTS)
 	@fail=0; for t in $(UNIT_TESTS); do \

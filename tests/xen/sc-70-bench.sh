@@ -3,7 +3,7 @@
 # bare channel carries, in one boot, for the report (figures are printed,
 # never compared with a threshold; compare them only with each other).
 #
-# Every figure comes from xmqbench (tests/tools/xmqbench.c), one process on
+# Every figure comes from xmqbench (tests/tools/xmqbench/), one process on
 # each side of the channel, timed by one of them on its own clock (the
 # domains share none):
 #   bench.raw.up, .down    bytes/s of the bare channel, no xenmq program
