@@ -524,6 +524,53 @@ url_agent() {
 	echo "agent:$T/agent-$1.sock"
 }
 
+# ---- rawframe as a DomU -------------------------------------------------------------------------
+# tests/tools/rawframe speaks the channel protocol by hand on NAME's emulated hvc: a DomU that
+# sends what it is told, acknowledges only when told, and prints every frame it receives.
+declare -A RF_PID=() RF_HOLD=()
+
+# rf_start NAME: rawframe on NAME's hvc; commands go in with rf, what it receives is in
+# $T/rf-NAME.out. Returns once its link is up.
+rf_start() {
+	local n=$1
+	rm -f "$T/rf-$n.in"
+	mkfifo "$T/rf-$n.in"
+	"$B/tests/rawframe" --hvc "$T/hvc-$n" --timeout 100 < "$T/rf-$n.in" \
+		> "$T/rf-$n.out" 2> "$T/rf-$n.err" &
+	RF_PID[$n]=$!
+	_track $!
+	sleep infinity > "$T/rf-$n.in" &	# rawframe's input stays open between commands
+	RF_HOLD[$n]=$!
+	_track $!
+	wait_for 20 _rf_has "$n" '^UP$'
+}
+
+_rf_has() {
+	grep -qE -- "$2" "$T/rf-$1.out" 2>/dev/null && return 0
+	_alive "${RF_PID[$1]}" || fail "rawframe $1 exited: $(cat "$T/rf-$1.err" "$T/rf-$1.out")"
+	return 1
+}
+
+# rf NAME COMMAND...: one rawframe command (see tests/tools/rawframe.c).
+rf() {
+	local n=$1
+	shift
+	printf '%s\n' "$*" 1<> "$T/rf-$n.in"
+}
+
+# rf_expect NAME REGEX: waits until rawframe NAME received a frame matching REGEX (a whole line).
+rf_expect() {
+	wait_for 10 _rf_has "$1" "^$2\$"
+}
+
+# rf_quit NAME: rawframe NAME ends, with status 0.
+rf_quit() {
+	rf "$1" quit
+	wait_for 10 _dead "${RF_PID[$1]}"
+	wait "${RF_PID[$1]}" || fail "rawframe $1 failed: $(cat "$T/rf-$1.err")"
+	_terminate "${RF_HOLD[$1]}"
+}
+
 # stop_all_checked: stops the agents, xenmqd, the channels and mosquitto with SIGTERM; fails
 # if any of them exits non-zero or crashes (so sanitizer reports at exit are caught too).
 stop_all_checked() {

@@ -88,51 +88,6 @@ publish_hex() {
 # The codec checked against docs/protocol.md's PUBACK test vector.
 assert_eq "$(wire_hex 0x21 1 5eed0001 010200)" 0001022104015eed040101020555ca2cfa00 "wire_hex"
 
-# ---- rawframe as a DomU -------------------------------------------------------------------------
-declare -A RF_PID=() RF_HOLD=()
-
-# rf_start NAME: rawframe on NAME's hvc; commands go in with rf, what it receives is in
-# $T/rf-NAME.out. Returns once its link is up.
-rf_start() {
-	local n=$1
-	rm -f "$T/rf-$n.in"
-	mkfifo "$T/rf-$n.in"
-	"$B/tests/rawframe" --hvc "$T/hvc-$n" --timeout 100 < "$T/rf-$n.in" \
-		> "$T/rf-$n.out" 2> "$T/rf-$n.err" &
-	RF_PID[$n]=$!
-	_track $!
-	sleep infinity > "$T/rf-$n.in" &	# rawframe's input stays open between commands
-	RF_HOLD[$n]=$!
-	_track $!
-	wait_for 20 _rf_has "$n" '^UP$'
-}
-
-_rf_has() {
-	grep -qE -- "$2" "$T/rf-$1.out" 2>/dev/null && return 0
-	_alive "${RF_PID[$1]}" || fail "rawframe $1 exited: $(cat "$T/rf-$1.err" "$T/rf-$1.out")"
-	return 1
-}
-
-# rf NAME COMMAND...: one rawframe command (see tests/tools/rawframe.c).
-rf() {
-	local n=$1
-	shift
-	printf '%s\n' "$*" 1<> "$T/rf-$n.in"
-}
-
-# rf_expect NAME REGEX: waits until rawframe NAME received a frame matching REGEX (a whole line).
-rf_expect() {
-	wait_for 10 _rf_has "$1" "^$2\$"
-}
-
-# rf_quit NAME: rawframe NAME ends, with status 0.
-rf_quit() {
-	rf "$1" quit
-	wait_for 10 _dead "${RF_PID[$1]}"
-	wait "${RF_PID[$1]}" || fail "rawframe $1 failed: $(cat "$T/rf-$1.err")"
-	_terminate "${RF_HOLD[$1]}"
-}
-
 # epoch NAME: the epoch of NAME's link, as xenmqd logged it.
 epoch() {
 	sed -n "s/.*domain \"$1\": online (link epoch \([0-9a-f]*\)).*/\1/p" "$T/xenmqd.log" |

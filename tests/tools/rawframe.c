@@ -26,7 +26,8 @@
  *   sleep MS
  *   quit
  * Output: UP, DOWN, and "TYPE field..." per frame received (PUBLISH prints
- * qos, packet id, topic, payload and user properties as name=value).
+ * qos, packet id, topic, payload, user properties as name=value, and "dup"
+ * last when it is a copy).
  * Exits 0 after quit, 1 on a failed command or a timeout (--timeout, 20 s).
  */
 #include <errno.h>
@@ -125,7 +126,7 @@ static void print_frame(tool_t *t, const xmq_frame_t *f)
 			printf(" %s=%s", p.msg.props.user[i].name, p.msg.props.user[i].value);
 		if (p.msg.props.response_topic != NULL)
 			printf(" rt=%s", p.msg.props.response_topic);
-		printf("\n");
+		printf(p.msg.dup ? " dup\n" : "\n");
 		break;
 	default:
 		printf("%s\n", xmq_type_name(f->hdr.type));
