@@ -138,6 +138,26 @@ int xmq_link_write(xmq_link_t *l, xmq_wire_t *w);
 uint32_t xmq_link_peer_max_frame(const xmq_link_t *l);
 
 /*
+ * Within an epoch a frame can still be lost to noise on the line, so a
+ * request the peer has not answered goes again (docs/protocol.md, section
+ * 6): once it was last sent XMQ_RESEND_MS ago and the peer has answered
+ * nothing else for as long, or XMQ_RESEND_MAX_MS ago whatever the peer did.
+ * A channel that is slow but keeps answering (a long window of large
+ * messages, a domain held to its max_byte_rate) is waited for rather than
+ * loaded with copies; a frame lost in a steady stream still goes again.
+ * Times are uv_now() milliseconds.
+ */
+#define XMQ_RESEND_MS 5000
+#define XMQ_RESEND_MAX_MS 30000
+
+static inline bool xmq_resend_due(uint64_t now, uint64_t sent_ms, uint64_t answered_ms)
+{
+	if (now - sent_ms >= XMQ_RESEND_MAX_MS)
+		return true;
+	return now - sent_ms >= XMQ_RESEND_MS && now - answered_ms >= XMQ_RESEND_MS;
+}
+
+/*
  * xmq_link_close - stop and release the link's handle; cb (may be NULL)
  * runs once it is released, after which the memory is the owner's again.
  * Safe from inside a callback of this link. ops->down is not called: the

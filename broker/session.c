@@ -240,6 +240,7 @@ static void on_connect(xmq_mqtt_t *m, int reason, bool session_present)
 			return;
 		}
 		s->acked = true;
+		s->answered_ms = uv_now(d->broker->loop);
 		s->session_present = session_present;
 		xmq__domain_log(d, LOG_INFO, "app %s: session open on stream %u (%s)",
 		                xmq_log_quote(q, s->app), (unsigned)s->stream,

@@ -68,6 +68,7 @@ struct xmq_session {
 	xmq_out_t **out_tail;
 	unsigned out_unacked;
 	unsigned out_len;
+	uint64_t answered_ms;       /* the DomU's last PUBACK, or the OPEN_ACK */
 	xmq_request_t *requests;    /* SUBSCRIBE/UNSUBSCRIBE awaiting Mosquitto */
 	uint16_t next_packet_id;
 };
@@ -91,11 +92,8 @@ void xmq_session_frame(xmq_session_t *s, const xmq_frame_t *f);
  */
 void xmq_session_end(xmq_session_t *s, int reason, bool park);
 
-/* Milliseconds before a QoS 1 message the DomU did not acknowledge is sent
- * again (marked dup), in case the channel lost it. */
-#define XMQ_RESEND_MS 5000
-
-/* Once a second: send again what the DomU did not acknowledge in time. */
+/* Once a second: send again, marked dup, the QoS 1 messages the DomU did not
+ * acknowledge in time (xmq_resend_due()), in case the channel lost them. */
 void xmq_session_tick(xmq_session_t *s);
 
 /*

@@ -153,7 +153,7 @@ void xmq_session_tick(xmq_session_t *s)
 	/* A channel can lose a frame (noise, a second writer on the tty):
 	 * a QoS 1 message not acknowledged in time goes again, marked dup. */
 	for (o = s->out; o != NULL; o = o->next) {
-		if (!o->sent || now - o->sent_ms < XMQ_RESEND_MS)
+		if (!o->sent || !xmq_resend_due(now, o->sent_ms, s->answered_ms))
 			continue;
 		o->dup = true;
 		msg = *o->msg;
@@ -177,6 +177,7 @@ void xmq__session_puback_frame(xmq_session_t *s, const xmq_frame_t *f)
 		xmq__session_fail(s, MQTT_RC_MALFORMED_PACKET);
 		return;
 	}
+	s->answered_ms = uv_now(s->domain->broker->loop);
 	for (link = &s->out; (o = *link) != NULL; link = &o->next) {
 		if (o->sent && o->packet_id == b.packet_id) {
 			drop_out(s, link, o);

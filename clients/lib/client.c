@@ -22,6 +22,7 @@
 #include <mqtt_protocol.h>
 
 #include "bridge/error.h"
+#include "bridge/link.h"
 #include "bridge/message.h"
 #include "clients/lib/client.h"
 #include "clients/lib/queue.h"
@@ -48,6 +49,7 @@ struct xmq_client {
 	bool started;
 	bool open;                /* a session is open now */
 	bool closing;
+	uint64_t answered_ms;     /* the peer's last answer, or the session's opening */
 	xmq__queue_t queue;
 	xmq__subs_t subs;
 	uint16_t last_id;
@@ -284,13 +286,14 @@ bool xmq__client_resend(xmq_client_t *c)
 
 	while (r != NULL && c->open && !c->closing) {
 		next = r->next;
-		if ((!r->sent || now - r->sent_ms >= XMQ__RESEND_MS) && send_request(c, r) != 0)
+		if ((!r->sent || xmq_resend_due(now, r->sent_ms, c->answered_ms)) &&
+		    send_request(c, r) != 0)
 			break;
 		r = next;
 	}
 	for (e = c->queue.head; e != NULL && e != c->queue.unsent && c->open && !c->closing;
 	     e = e->next) {
-		if (now - e->sent_ms < XMQ__RESEND_MS)
+		if (!xmq_resend_due(now, e->sent_ms, c->answered_ms))
 			continue;
 		e->msg->dup = true;
 		tid = 0;
@@ -321,6 +324,7 @@ void xmq__client_opened(xmq_client_t *c, bool session_present)
 	if (c->closing)
 		return;
 	c->open = true;
+	c->answered_ms = uv_now(c->loop);
 	if (!session_present)
 		resubscribe(c);
 	send_requests(c);
@@ -362,6 +366,7 @@ void xmq__client_acked(xmq_client_t *c, int tid, int reason)
 
 	if (c->closing)
 		return;
+	c->answered_ms = uv_now(c->loop);
 	e = xmq__queue_find_sent(&c->queue, tid);
 	if (e == NULL)
 		return;
@@ -383,6 +388,7 @@ void xmq__client_answered(xmq_client_t *c, bool sub, int tid, int count,
 
 	if (c->closing)
 		return;
+	c->answered_ms = uv_now(c->loop);
 	r = xmq__subs_find_sent(&c->subs, sub, tid);
 	if (r == NULL)
 		return;

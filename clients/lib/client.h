@@ -25,13 +25,12 @@
 /*
  * A channel can lose a frame within a session (noise on the line fails its
  * CRC), so a transport that runs the channel protocol sends again what got
- * no answer in XMQ__RESEND_MS (docs/protocol.md, section 6): an OPEN, a QoS 1
- * PUBLISH (dup set), a SUBSCRIBE or an UNSUBSCRIBE. It looks for what is due
+ * no answer in time (docs/protocol.md, section 6): an OPEN after
+ * XMQ_RESEND_MS, a QoS 1 PUBLISH (dup set), a SUBSCRIBE or an UNSUBSCRIBE
+ * when xmq_resend_due() says so (bridge/link.h). It looks for what is due
  * every XMQ__RESEND_TICK_MS while anything waits for an answer, so a frame
- * goes again between XMQ__RESEND_MS and XMQ__RESEND_MS + XMQ__RESEND_TICK_MS
- * after it was last sent.
+ * goes again up to XMQ__RESEND_TICK_MS after it became due.
  */
-#define XMQ__RESEND_MS 5000
 #define XMQ__RESEND_TICK_MS 1000
 
 /* What a transport needs to know to open a session: borrowed from the
@@ -140,8 +139,8 @@ void xmq__client_answered(xmq_client_t *c, bool sub, int tid, int count,
 
 /*
  * xmq__client_resend - for a transport that can lose frames: hand it again
- * every request and QoS 1 message (with dup set) that it took at least
- * XMQ__RESEND_MS ago and that is not answered yet, requests first, each kind
+ * every request and QoS 1 message (with dup set) that is not answered yet
+ * and that xmq_resend_due() finds due, requests first, each kind
  * in the order it was first sent. Requests not sent yet (memory ran short)
  * are tried too. Returns xmq__client_waiting() afterwards.
  */

@@ -14,7 +14,7 @@
  * do not take it from each other in a tight loop.
  *
  * Noise on a channel can destroy a frame within an epoch, so what gets no
- * answer goes again (XMQ__RESEND_MS): the OPEN every 5 s until OPEN_ACK,
+ * answer goes again (XMQ_RESEND_MS): the OPEN every 5 s until OPEN_ACK,
  * then, once a second while anything waits for an answer, whatever the core
  * finds due (xmq__client_resend). One timer serves every step in turn, as
  * the state says: the backoff, the wait for OPEN_ACK, the resend tick, the
@@ -234,7 +234,7 @@ static void send_open(lt_t *l, bool again)
 		wait_and_reopen(l, MQTT_RC_UNSPECIFIED);
 		return;
 	}
-	(void)uv_timer_start(&l->timer, on_open_unanswered, XMQ__RESEND_MS, 0);
+	(void)uv_timer_start(&l->timer, on_open_unanswered, XMQ_RESEND_MS, 0);
 }
 
 /* Once a second while something waits for an answer (OPEN state only). */

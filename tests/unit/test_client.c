@@ -1833,6 +1833,50 @@ static void test_client_agent_resend_publish(void **state)
 	loop_finish(&loop);
 }
 
+/* A peer that is slow but keeps answering (a long window on a slow channel)
+ * gets no copies: a PUBLISH waits longer than XMQ_RESEND_MS for its PUBACK,
+ * but the peer answered another one meanwhile, so nothing goes again. */
+static void test_client_agent_slow_peer_no_resend(void **state)
+{
+	enum { N = 3, STEP_MS = XMQ_RESEND_MS / 2 + 500 };
+	xmq_client_opts_t o = { .app = "slow-peer" };
+	xmq_message_t m = msg_of("sp/1", "x", 1);
+	uv_loop_t loop;
+	uint64_t until;
+	fake_t f;
+	rec_t r;
+	int i;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_init(&loop, &f, 0);
+	o.url = f.url;
+	rec_new(&loop, &r, &o);
+	assert_int_equal(xmq_client_start(r.c), 0);
+	WAIT_FOR(&loop, r.connects == 1);
+
+	f.hold_acks = true;
+	for (i = 0; i < N; i++)
+		assert_int_equal(xmq_client_publish(r.c, &m, NULL), 0);
+	WAIT_FOR(&loop, f.nheld == N);
+	/* One PUBACK every STEP_MS: the last comes N * STEP_MS after all
+	 * were sent, well past XMQ_RESEND_MS, with answers in between. */
+	for (i = 0; i < N; i++) {
+		until = uv_now(&loop) + STEP_MS;
+		WAIT_FOR(&loop, uv_now(&loop) >= until);
+		fake_puback(&f, f.held[i]);
+		WAIT_FOR(&loop, r.acks == i + 1);
+	}
+	assert_true((uint64_t)N * STEP_MS > XMQ_RESEND_MS);
+	assert_int_equal(f.npubs, N);
+	for (i = 0; i < N; i++)
+		assert_false(f.pubs[i].dup);
+	assert_int_equal(xmq_client_queued(r.c), 0);
+
+	rec_close(&loop, &r);
+	fake_dispose(&f);
+	loop_finish(&loop);
+}
+
 /* An OPEN_ACK lost on the line: the OPEN goes again, unchanged, and is
  * answered as a repetition (session present, as xenmqd answers). The answer
  * to the lost one may have said "not present", so the client subscribes
@@ -1988,6 +2032,7 @@ int main(void)
 		cmocka_unit_test(test_client_agent_takeover),
 		cmocka_unit_test(test_client_agent_close_in_callback),
 		cmocka_unit_test(test_client_agent_resend_publish),
+		cmocka_unit_test(test_client_agent_slow_peer_no_resend),
 		cmocka_unit_test(test_client_agent_resend_open),
 		cmocka_unit_test(test_client_agent_resend_subscribe),
 		cmocka_unit_test(test_client_agent_incoming_dup),
