@@ -524,6 +524,73 @@ url_agent() {
 	echo "agent:$T/agent-$1.sock"
 }
 
+# ---- numbered streams ---------------------------------------------------------------------------
+# Tests that restart a part under traffic send ids 1, 2, 3... and check what arrived.
+
+# feed NAME: writes 1, 2, 3... one a line, one every 20 ms, until $T/stop exists; the last id
+# written is in $T/NAME.sent.
+feed() {
+	local i=0
+	while [ ! -e "$T/stop" ]; do
+		i=$((i + 1))
+		echo "$i"
+		echo "$i" > "$T/$1.sent.tmp"
+		mv -f "$T/$1.sent.tmp" "$T/$1.sent"
+		sleep 0.02
+	done
+}
+
+# sent NAME: how many ids the feeder NAME has written so far.
+sent() {
+	local n
+	n=$(cat "$T/$1.sent" 2>/dev/null || true)
+	echo "${n:-0}"
+}
+
+# sent_at_least NAME N: for wait_for.
+sent_at_least() {
+	[ "$(sent "$1")" -ge "$2" ]
+}
+
+# ids FILE: the ids in FILE, one a line: lines "ID" or "TOPIC ID" (mosquitto_sub -v) give ID.
+ids() {
+	sed -e 's/^[^ ]* //' -e '/^[0-9][0-9]*$/!d' "$1"
+}
+
+# received_at_least FILE N: FILE holds N or more id lines.
+received_at_least() {
+	[ "$(ids "$1" | wc -l)" -ge "$2" ]
+}
+
+# all_received FILE N: every id 1..N is in FILE.
+all_received() {
+	[ "$(ids "$1" | awk -v n="$2" '$1 >= 1 && $1 <= n && !s[$1]++ { c++ } END { print c + 0 }')" \
+		-eq "$2" ]
+}
+
+# check_ids FILE N WHAT [WINDOWS [LIMIT]]: the id lines of FILE are exactly 1..N, each at least
+# once, with at most WINDOWS (1) times $INFLIGHT duplicates, a window per restart; every other
+# line matches $OTHER (an extended regex of whole lines). LIMIT: up to this many missing ids
+# are a known limit, reported as "LIMIT" rather than failed.
+check_ids() {
+	local file=$1 n=$2 what=$3 windows=${4:-1} known=${5:-0} r missing dups bad
+	r=$(grep -vxE "${OTHER:-^$}" "$file" | sed 's/^[^ ]* //' | awk -v n="$n" '
+		/^[0-9]+$/ && $1 >= 1 && $1 <= n { if (s[$1]++) d++; next }
+		{ b++ }
+		END { for (i = 1; i <= n; i++) if (!(i in s)) m++; print m + 0, d + 0, b + 0 }')
+	read -r missing dups bad <<< "$r"
+	echo "$what: $n messages, $missing missing, $dups duplicates, $bad malformed"
+	[ "$bad" = 0 ] || fail "$what: lines of $(basename "$file") that are not ids 1..$n"
+	[ "$dups" -le $((windows * ${INFLIGHT:?})) ] ||
+		fail "$what: $dups duplicates, more than $windows window(s) of $INFLIGHT"
+	[ "$missing" = 0 ] && return 0
+	if [ "$missing" -le "$known" ]; then
+		echo "LIMIT: $what: $missing messages in flight at a restart were lost"
+		return 0
+	fi
+	fail "$what: $missing of $n messages lost"
+}
+
 # ---- rawframe as a DomU -------------------------------------------------------------------------
 # tests/tools/rawframe speaks the channel protocol by hand on NAME's emulated hvc: a DomU that
 # sends what it is told, acknowledges only when told, and prints every frame it receives.

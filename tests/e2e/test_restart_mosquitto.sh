@@ -28,60 +28,6 @@ done
 
 INFLIGHT=16	# xenmqd's max_inflight (set below): the most a restart may repeat
 
-# feed NAME: writes 1, 2, 3... one a line, one every 20 ms, until $T/stop exists; the last id
-# written is in $T/NAME.sent.
-feed() {
-	local i=0
-	while [ ! -e "$T/stop" ]; do
-		i=$((i + 1))
-		echo "$i"
-		echo "$i" > "$T/$1.sent.tmp"
-		mv -f "$T/$1.sent.tmp" "$T/$1.sent"
-		sleep 0.02
-	done
-}
-
-# sent NAME: how many ids the feeder NAME has written so far.
-sent() {
-	local n
-	n=$(cat "$T/$1.sent" 2>/dev/null || true)
-	echo "${n:-0}"
-}
-
-sent_at_least() {
-	[ "$(sent "$1")" -ge "$2" ]
-}
-
-# ids FILE: the ids in FILE, one a line ("xen/alpha/down/n 5" lines give 5).
-ids() {
-	sed -e 's/^xen\/alpha\/down\/n //' -e '/^[0-9][0-9]*$/!d' "$1"
-}
-
-received_at_least() {
-	[ "$(ids "$1" | wc -l)" -ge "$2" ]
-}
-
-# all_received FILE N: every id 1..N is in FILE.
-all_received() {
-	[ "$(ids "$1" | awk -v n="$2" '$1 >= 1 && $1 <= n && !s[$1]++ { c++ } END { print c + 0 }')" \
-		-eq "$2" ]
-}
-
-# check_ids FILE N WHAT: the ids in FILE are exactly 1..N, each at least once, with at most one
-# window of duplicates (one restart); other lines of FILE are those listed in $OTHER.
-check_ids() {
-	local file=$1 n=$2 what=$3 r missing dups bad
-	r=$(grep -vxE "${OTHER:-^$}" "$file" | sed 's/^xen\/alpha\/down\/n //' | awk -v n="$n" '
-		/^[0-9]+$/ && $1 >= 1 && $1 <= n { if (s[$1]++) d++; next }
-		{ b++ }
-		END { for (i = 1; i <= n; i++) if (!(i in s)) m++; print m + 0, d + 0, b + 0 }')
-	read -r missing dups bad <<< "$r"
-	echo "$what: $n messages, $missing missing, $dups duplicates, $bad malformed"
-	[ "$bad" = 0 ] || fail "$what: lines that are not ids 1..$n in $(basename "$file")"
-	[ "$missing" = 0 ] || fail "$what: $missing of $n messages lost"
-	[ "$dups" -le "$INFLIGHT" ] || fail "$what: $dups duplicates, more than a window"
-}
-
 # retained_is TOPIC VALUE: the retained message on TOPIC is VALUE (for wait_for).
 retained_is() {
 	[ "$(mosquitto_sub --unix "$MQ_SOCK" -t "$1" -C 1 -W 1 2>/dev/null || true)" = "$2" ]
