@@ -12,12 +12,15 @@
  * each failure; the retry timer is armed only once the old handle is closed,
  * because libuv forbids reusing a handle before its close callback.
  *
- * Writes: the wire images of one turn of the loop are gathered in a batch,
- * one uv_write_t with as many buffers, and handed to libuv by an idle
- * handle. libuv runs idle handles at the start of each turn, before it
- * waits for I/O, and does not wait at all while one is active, so a batch
- * never waits for the next event: images written from an I/O callback
- * leave right after the callbacks of that wakeup, together.
+ * Writes: the wire images of one turn of the loop are gathered in a batch
+ * and flushed by an idle handle. libuv runs idle handles at the start of
+ * each turn, before it waits for I/O, and does not wait at all while one is
+ * active, so a batch never waits for the next event: images written from
+ * an I/O callback leave right after the callbacks of that wakeup, together.
+ * The flush gives the descriptor what it takes now with uv_try_write() and
+ * hands only the rest, if any, to uv_write(): a uv_write() that completes
+ * at once still reports at the next turn, which costs one more wait for
+ * events and one more epoll_ctl() per flush.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +45,7 @@ struct xmq__chan_batch {
 	uv_write_t req;
 	unsigned n;
 	unsigned cap;
+	size_t skip;           /* bytes of bufs[0] already written */
 	uv_buf_t bufs[];
 };
 
@@ -79,8 +83,30 @@ static void batch_free(struct xmq__chan_batch *b)
 	unsigned i;
 
 	for (i = 0; i < b->n; i++)
-		free(b->bufs[i].base);
+		free(b->bufs[i].base - (i == 0 ? b->skip : 0));
 	free(b);
+}
+
+/* Forget the first n bytes of the batch, which were written. */
+static void batch_consume(struct xmq__chan_batch *b, size_t n)
+{
+	unsigned i = 0;
+
+	while (i < b->n && n >= b->bufs[i].len) {
+		n -= b->bufs[i].len;
+		free(b->bufs[i].base - (i == 0 ? b->skip : 0));
+		i++;
+	}
+	if (i > 0) {
+		memmove(b->bufs, b->bufs + i, (b->n - i) * sizeof(b->bufs[0]));
+		b->n -= i;
+		b->skip = 0;
+	}
+	if (b->n > 0 && n > 0) {
+		b->bufs[0].base += n;
+		b->bufs[0].len -= n;
+		b->skip += n;
+	}
 }
 
 /* What was written for a connection that is gone is gone with it. */
@@ -296,6 +322,14 @@ void xmq_chan_start(xmq_chan_t *c)
 	attempt(c);
 }
 
+/* Tell the owner when everything written has left. */
+static void maybe_drained(xmq_chan_t *c)
+{
+	if (c->open && !c->closing && c->ops->drain != NULL && c->batch == NULL &&
+	    uv_stream_get_write_queue_size(&c->io.stream) == 0)
+		c->ops->drain(c);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct xmq__chan_batch *b = (struct xmq__chan_batch *)req;
@@ -303,32 +337,44 @@ static void on_write(uv_write_t *req, int status)
 
 	batch_free(b);
 	/* A failed write shows up as a read error too; nothing to do here. */
-	if (status == 0 && c->open && !c->closing && c->ops->drain != NULL &&
-	    c->batch == NULL && uv_stream_get_write_queue_size(&c->io.stream) == 0)
-		c->ops->drain(c);
+	if (status == 0)
+		maybe_drained(c);
 }
 
-/* Hand the batch to libuv, which writes it at once as far as it can. */
+/* Write the batch: at once what the descriptor takes, the rest through
+ * libuv's queue, behind anything already in it. */
 static int batch_flush(xmq_chan_t *c)
 {
 	struct xmq__chan_batch *b = c->batch;
-	int err;
+	int n;
 
 	if (b == NULL)
 		return 0;
 	c->batch = NULL;
 	c->batch_bytes = 0;
 	(void)uv_idle_stop(&c->flush);
-	err = uv_write(&b->req, &c->io.stream, b->bufs, b->n, on_write);
-	if (err != 0)
+	/* UV_EAGAIN also while libuv's queue is not empty. Any other error
+	 * is left to uv_write(), which reports it as before. */
+	n = uv_try_write(&c->io.stream, b->bufs, b->n);
+	if (n > 0)
+		batch_consume(b, (size_t)n);
+	if (b->n == 0) {
 		batch_free(b);
-	return err;
+		return 0;
+	}
+	n = uv_write(&b->req, &c->io.stream, b->bufs, b->n, on_write);
+	if (n != 0)
+		batch_free(b);
+	return n;
 }
 
 static void on_flush(uv_idle_t *h)
 {
+	xmq_chan_t *c = h->data;
+
 	/* An error here also shows up as a read error. */
-	(void)batch_flush(h->data);
+	if (batch_flush(c) == 0)
+		maybe_drained(c);
 }
 
 /* Room for one more image in the batch, which is flushed first if full. */
@@ -354,6 +400,7 @@ static int batch_room(xmq_chan_t *c)
 		return -ENOMEM;  /* c->batch is still whole */
 	if (c->batch == NULL) {
 		b->n = 0;
+		b->skip = 0;
 		(void)uv_idle_start(&c->flush, on_flush);
 	}
 	b->cap = cap;
