@@ -102,6 +102,7 @@ static void free_session(xmq_session_t *s)
 	xmq__session_subs_free(s);
 	xmq__session_out_free(s);
 	free(s->inflight);
+	free(s->acked_ids);
 	free(s);
 }
 
@@ -163,9 +164,17 @@ void xmq_session_open(xmq_domain_t *d, const xmq_frame_t *f)
 		return;
 	}
 	s = calloc(1, sizeof(*s));
-	if (s != NULL)
+	if (s != NULL) {
 		s->inflight = calloc(lim->max_inflight, sizeof(*s->inflight));
-	if (s == NULL || s->inflight == NULL) {
+		s->n_acked_ids = lim->max_inflight > XMQ_ACKED_MIN ? lim->max_inflight
+		                                                   : XMQ_ACKED_MIN;
+		s->acked_ids = calloc(s->n_acked_ids, sizeof(*s->acked_ids));
+	}
+	if (s == NULL || s->inflight == NULL || s->acked_ids == NULL) {
+		if (s != NULL) {
+			free(s->inflight);
+			free(s->acked_ids);
+		}
 		free(s);
 		send_open_ack(d, f->hdr.stream, MQTT_RC_SERVER_BUSY, 0);
 		return;

@@ -25,8 +25,8 @@
 #include "broker/domain.h"
 #include "topics/topic.h"
 
-/* How many acknowledged packet ids a session remembers (see acked_ids). */
-#define XMQ_ACKED_IDS 32
+/* Fewest acknowledged packet ids a session remembers (see acked_ids). */
+#define XMQ_ACKED_MIN 32
 
 /* The name of the user property that says which domain published. */
 #define XMQ_DOMAIN_PROPERTY "xen-domain"
@@ -61,8 +61,10 @@ struct xmq_session {
 	unsigned cap_inflight;
 	/* Packet ids of the last QoS 1 messages Mosquitto acknowledged, so
 	 * that a copy the DomU sends again because our PUBACK was lost is
-	 * answered again rather than published twice. */
-	uint16_t acked_ids[XMQ_ACKED_IDS];
+	 * answered again rather than published twice: as many as the DomU
+	 * may have unacknowledged (max_inflight), and XMQ_ACKED_MIN at least. */
+	uint16_t *acked_ids;        /* [n_acked_ids], a ring */
+	unsigned n_acked_ids;
 	unsigned acked_next;
 	xmq_out_t *out;             /* QoS 1 for the DomU: sent first, in order */
 	xmq_out_t **out_tail;

@@ -84,7 +84,7 @@ static bool repeated(xmq_session_t *s, uint16_t packet_id)
 	for (i = 0; i < s->n_inflight; i++)
 		if (s->inflight[i].packet_id == packet_id)
 			return true;
-	for (i = 0; i < XMQ_ACKED_IDS; i++) {
+	for (i = 0; i < s->n_acked_ids; i++) {
 		if (s->acked_ids[i] == packet_id) {
 			send_puback(s, packet_id, MQTT_RC_SUCCESS);
 			return true;
@@ -233,7 +233,7 @@ void xmq__session_on_publish(xmq_mqtt_t *m, int mid, int reason)
 		send_puback(s, s->inflight[i].packet_id, (uint8_t)reason);
 		if (reason < 0x80) {
 			s->acked_ids[s->acked_next] = s->inflight[i].packet_id;
-			s->acked_next = (s->acked_next + 1) % XMQ_ACKED_IDS;
+			s->acked_next = (s->acked_next + 1) % s->n_acked_ids;
 		}
 		s->inflight[i] = s->inflight[--s->n_inflight];
 		return;

@@ -10,6 +10,11 @@
 # - a fourth message it never acknowledges comes again, marked dup, with the same packet id,
 #   once the DomU has answered nothing for 5 s; its PUBACK ends it, and no further copy comes.
 #
+# And the other way, what xenmqd does with a copy the DomU sends again because a PUBACK got
+# lost: the DomU publishes a whole window (max_inflight, 64) of QoS 1 messages, has every
+# PUBACK, then sends each of them again marked dup, as after a reconnection: every copy is
+# answered with a PUBACK, and none reaches Mosquitto a second time.
+#
 # The library's side of the same rule (DomU to Dom0) is test_client_agent_slow_peer_no_resend.
 
 . "$(dirname "$0")/lib.sh" "$@"
@@ -81,6 +86,28 @@ rf slow sleep 6500
 rf slow pub 0 xen/slow/out quiet
 wait_for 20 grep -q '^xen/slow/out quiet$' "$T/out.out"
 assert_eq "$(grep -c ' m4 ' "$T/rf-slow.out")" "$n" "copies of m4 after its PUBACK"
+
+# ---- copies from the DomU: answered, not published twice ------------------------------------
+W=64
+sub_bg "$T/up.out" -t 'xen/slow/up/#' -v
+for ((k = 1; k <= W; k++)); do
+	rf slow pub 1 "xen/slow/up/$k" "u$k"
+done
+wait_for 20 count_at_least "$T/rf-slow.out" $W 'PUBACK '
+# rawframe numbers its packets one after the other: the k-th message has the k-th id.
+mapfile -t up_ids < <(awk '$1 == "PUBACK" { print $2 }' "$T/rf-slow.out" | sort -n | uniq)
+assert_eq "${#up_ids[@]}" $W "PUBACKs for the window"
+for ((k = 1; k <= W; k++)); do
+	rf slow again "${up_ids[k - 1]}" "xen/slow/up/$k" "u$k"
+done
+wait_for 20 count_at_least "$T/rf-slow.out" $((2 * W)) 'PUBACK '
+assert_eq "$(grep -cE '^PUBACK [0-9]+ 0x00$' "$T/rf-slow.out")" $((2 * W)) \
+	"successful PUBACKs for $W messages and their copies"
+rf slow pub 0 xen/slow/up/end end
+wait_for 20 grep -q '^xen/slow/up/end end$' "$T/up.out"
+assert_eq "$(grep -c '^xen/slow/up/[0-9]* u[0-9]*$' "$T/up.out")" $W \
+	"messages published for $W sent and $W copies"
+assert_eq "$(grep '^xen/slow/up/[0-9]' "$T/up.out" | sort -u | wc -l)" $W "different messages"
 
 rf_quit slow
 stop_all_checked

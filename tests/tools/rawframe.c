@@ -14,6 +14,7 @@
  *   open APP [STREAM]                 OPEN, clean start, receive_max 16
  *   openwill APP TOPIC PAYLOAD        OPEN with a QoS 1 will
  *   pub QOS TOPIC PAYLOAD [NAME=VALUE | rt=TOPIC]...   PUBLISH (user props)
+ *   again ID TOPIC PAYLOAD            QoS 1 PUBLISH sent again: packet id ID, dup
  *   big QOS TOPIC BYTES               PUBLISH with BYTES of payload
  *   sub QOS FILTER...                 SUBSCRIBE
  *   unsub FILTER...                   UNSUBSCRIBE
@@ -273,6 +274,17 @@ static void cmd_pub(tool_t *t, char **argv, int argc, size_t big)
 	free(payload);
 }
 
+static void cmd_again(tool_t *t, char **argv)
+{
+	xmq_message_t m = { .qos = 1, .dup = true, .topic = argv[2], .payload = argv[3],
+	                    .payload_len = strlen(argv[3]) };
+	xmq_hdr_t h;
+	xmq_wire_t w;
+
+	xmq_link_hdr(&t->link, XMQ_T_PUBLISH, t->stream, &h);
+	send_encoded(t, xmq_encode_publish(&h, (uint16_t)atoi(argv[1]), &m, &w), &w, "again");
+}
+
 /* Run one command; returns false when it must wait. */
 static bool run_one(tool_t *t, char *cmd)
 {
@@ -307,6 +319,8 @@ static bool run_one(tool_t *t, char *cmd)
 		send_encoded(t, xmq_encode_open(&h, &o, &w), &w, "open");
 	} else if (strcmp(argv[0], "pub") == 0 && argc >= 4) {
 		cmd_pub(t, argv, argc, 0);
+	} else if (strcmp(argv[0], "again") == 0 && argc >= 4) {
+		cmd_again(t, argv);
 	} else if (strcmp(argv[0], "big") == 0 && argc >= 4) {
 		cmd_pub(t, argv, 3, (size_t)atol(argv[3]));
 	} else if ((strcmp(argv[0], "sub") == 0 && argc >= 3) ||
