@@ -84,6 +84,7 @@ LIB_SRC := $(call srcs,clients/lib)
 BROKER_SRC := $(filter-out broker/main.c,$(call srcs,broker))
 AGENT_SRC := $(filter-out clients/agent/main.c,$(call srcs,clients/agent))
 TOOLS_SHARED_SRC := $(wildcard clients/tools/client_shared.c)
+PUB_SRC := clients/tools/pub_lines.c
 TOOLS := $(patsubst clients/tools/%.c,%,$(wildcard clients/tools/xenmq-*.c))
 
 CORE_A := $(B)/libxmqcore.a
@@ -105,7 +106,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 ALL_SRC := $(CORE_SRC) $(LIB_SRC) $(BROKER_SRC) broker/main.c $(AGENT_SRC) \
-	clients/agent/main.c $(TOOLS_SHARED_SRC) $(wildcard clients/tools/xenmq-*.c)
+	clients/agent/main.c $(TOOLS_SHARED_SRC) $(PUB_SRC) $(wildcard clients/tools/xenmq-*.c)
 
 .PHONY: all test unit e2e asan fuzz bench demo test-xen install uninstall clean check-deps deps
 # Objects reached only through pattern rules are kept, so that a second make has nothing to do.
@@ -167,6 +168,9 @@ $(B)/xenmq-agent: $(B)/obj/clients/agent/main.o $(AGENT_A) $(CORE_A)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/xenmq-%: $(B)/obj/clients/tools/xenmq-%.o $(call obj,$(TOOLS_SHARED_SRC)) $(LIB_A)
+	$(CC) $(XLDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/xenmq-pub: $(B)/obj/clients/tools/xenmq-pub.o $(call obj,$(PUB_SRC) $(TOOLS_SHARED_SRC)) $(LIB_A)
 	$(CC) $(XLDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # ---- tests ------------------------------------------------------------------
