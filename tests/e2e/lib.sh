@@ -368,6 +368,31 @@ chan_counter() {
 	chan_counters "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'
 }
 
+# domain_counter DOMAIN KEY: one of xenmqd's counters for DOMAIN, from its retained JSON on
+# xenmq/broker/domain/DOMAIN (every second in these tests); empty while there is none.
+domain_counter() {
+	mosquitto_sub --unix "$MQ_SOCK" -t "xenmq/broker/domain/$1" -C 1 -W 2 2>/dev/null |
+		sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
+}
+
+# domain_counter_is, domain_counter_over, domain_counter_at_least DOMAIN KEY N: the counter
+# is N, over N, N or more (for wait_for).
+domain_counter_is() {
+	[ "$(domain_counter "$1" "$2")" = "$3" ]
+}
+
+domain_counter_over() {
+	local v
+	v=$(domain_counter "$1" "$2")
+	[ -n "$v" ] && [ "$v" -gt "$3" ]
+}
+
+domain_counter_at_least() {
+	local v
+	v=$(domain_counter "$1" "$2")
+	[ -n "$v" ] && [ "$v" -ge "$3" ]
+}
+
 # stop_channel NAME: stops the emulator; fails unless it exits cleanly.
 stop_channel() {
 	_stop_checked "${_CHAN_PID[$1]:-}" "chanemu $1"

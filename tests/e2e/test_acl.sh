@@ -76,16 +76,6 @@ assert_log() {
 		fail "xenmqd.log has no line with all of: $*; it ends: $(tail -5 "$T/xenmqd.log")"
 }
 
-# counter DOMAIN KEY: one of xenmqd's counters for DOMAIN (retained JSON, every second here).
-counter() {
-	mosquitto_sub --unix "$MQ_SOCK" -t "xenmq/broker/domain/$1" -C 1 -W 2 2>/dev/null |
-		sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
-}
-
-counter_is() {
-	[ "$(counter "$1" "$2")" = "$3" ]
-}
-
 start_mosquitto
 start_channel alpha
 start_channel beta
@@ -147,7 +137,7 @@ assert_file_contains "$T/partial.out" "xen/public/kept public-retained"
 assert_file_contains "$T/partial.out" "xen/public/c public-live"
 assert_file_lacks "$T/partial.out" secret
 # Held back: the retained secret and the two live ones, plus the two refused filters above.
-wait_for 10 counter_is beta denied 5
+wait_for 10 domain_counter_is beta denied 5
 
 # ---- response topics ----------------------------------------------------------------------------
 rc=0

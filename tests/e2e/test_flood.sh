@@ -25,22 +25,6 @@ done
 RATE=100
 N=100
 
-# counter DOMAIN KEY: one of xenmqd's counters for DOMAIN (retained JSON, every second here).
-counter() {
-	mosquitto_sub --unix "$MQ_SOCK" -t "xenmq/broker/domain/$1" -C 1 -W 2 2>/dev/null |
-		sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
-}
-
-_counter_over() {
-	local v
-	v=$(counter "$1" "$2")
-	[ -n "$v" ] && [ "$v" -gt "$3" ]
-}
-
-_counter_is() {
-	[ "$(counter "$1" "$2")" = "$3" ]
-}
-
 _flooding() {
 	_alive "$FLOOD0" || fail "alpha's QoS 0 flood stopped: $(tail -3 "$T/flood0.err")"
 	_alive "$FLOOD1" || fail "alpha's QoS 1 flood stopped: $(tail -3 "$T/flood1.err")"
@@ -82,8 +66,8 @@ seq 1 1000000 | "$B/xenmq-pub" -L "$(url_agent alpha)" -i flooder1 -l -q 1 \
 	-t xen/alpha/flood1 2> "$T/flood1.err" &
 FLOOD1=$!
 _track $FLOOD1
-wait_for 20 _counter_over alpha rate_limited 1000
-wait_for 20 _counter_over alpha paced 100
+wait_for 20 domain_counter_over alpha rate_limited 1000
+wait_for 20 domain_counter_over alpha paced 100
 
 # ---- beta's messages all go through, both ways, while alpha floods ------------------------------
 seq -f 'up-%g' 1 $N | "$B/xenmq-pub" -L "$(url_agent beta)" -i talker -l -q 1 -t xen/beta/up \
@@ -96,17 +80,17 @@ wait_for 30 _all_of "$T/beta-down.out" down
 wait_for 10 _dead $BETA_PUB
 wait $BETA_PUB || fail "beta's xenmq-pub failed: $(cat "$T/beta-pub.err")"
 _flooding
-assert_eq "$(counter beta rate_limited)" 0 "beta's rate_limited"
+assert_eq "$(domain_counter beta rate_limited)" 0 "beta's rate_limited"
 
 # ---- alpha was held to its rate, and the log says so, briefly -----------------------------------
 _terminate $FLOOD0 $FLOOD1
 wait $FLOOD0 $FLOOD1 2>/dev/null || true
 # Their last frames came before their CLOSE: a report without their sessions counts them all.
-wait_for 10 _counter_is alpha sessions 0
+wait_for 10 domain_counter_is alpha sessions 0
 elapsed=$((SECONDS - begin))
-published=$(counter alpha published)
-limited=$(counter alpha rate_limited)
-paced=$(counter alpha paced)
+published=$(domain_counter alpha published)
+limited=$(domain_counter alpha rate_limited)
+paced=$(domain_counter alpha paced)
 echo "alpha: $published published, $limited dropped and $paced paced over its rate, in ${elapsed}s"
 [ "$published" -le $((RATE * (elapsed + 2))) ] ||
 	fail "alpha published $published messages in ${elapsed}s, over $RATE/s"

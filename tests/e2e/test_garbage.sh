@@ -30,19 +30,6 @@ N=500
 EVERY=25
 FILL=abcdefghijklmnopqrstuvwxyz0123456789
 
-# counter DOMAIN KEY: one of xenmqd's counters for DOMAIN (retained JSON, every second here).
-counter() {
-	mosquitto_sub --unix "$MQ_SOCK" -t "xenmq/broker/domain/$1" -C 1 -W 2 2>/dev/null |
-		sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
-}
-
-# _counter_over DOMAIN KEY N: xenmqd's counter KEY of DOMAIN is over N.
-_counter_over() {
-	local v
-	v=$(counter "$1" "$2")
-	[ -n "$v" ] && [ "$v" -gt "$3" ]
-}
-
 # chan_beyond NAME KEY N: the emulator's counter KEY (up, down) is over N.
 chan_beyond() {
 	[ "$(chan_counter "$1" "$2")" -gt "$3" ]
@@ -113,7 +100,7 @@ sub_bg "$T/up.out" -q 1 -t xen/alpha/up -F '%p'
 DOWN_SUB=$!
 _track $DOWN_SUB
 wait_for 20 grep -qs 'subscribed to' "$T/down.err"
-bad_before=$(counter alpha bad_frames)
+bad_before=$(domain_counter alpha bad_frames)
 [ -n "$bad_before" ] || fail "no counters for alpha"
 # The generators write a line at a time, and inject garbage every $EVERY lines: the garbage
 # lands among messages in flight, in every run.
@@ -139,10 +126,10 @@ check_lines "$T/up.out" up
 check_lines "$T/down.out" down
 
 # The garbage was seen and counted, and cost no link.
-wait_for 10 _counter_over alpha bad_frames "$bad_before"
-echo "alpha: bad_frames $bad_before -> $(counter alpha bad_frames)," \
-	"links_up $(counter alpha links_up)"
-assert_eq "$(counter alpha links_up)" 1 "alpha's links_up"
+wait_for 10 domain_counter_over alpha bad_frames "$bad_before"
+echo "alpha: bad_frames $bad_before -> $(domain_counter alpha bad_frames)," \
+	"links_up $(domain_counter alpha links_up)"
+assert_eq "$(domain_counter alpha links_up)" 1 "alpha's links_up"
 wait_status alpha online
 grep -q 'channel: dropped a frame' "$T/agent-alpha.log" ||
 	fail "the agent of alpha logged no dropped frame after $((N / EVERY)) garbage-down"
@@ -153,7 +140,7 @@ _alive $DOWN_SUB || fail "alpha's subscriber exited: $(cat "$T/down.err")"
 BIG=12000
 sub_bg "$T/slow.out" -q 1 -t 'xen/+/big/#' -F '%t %l %p'
 declare -A BASE BAD
-for d in $SLOW; do BAD[$d]=$(counter "$d" bad_frames); done
+for d in $SLOW; do BAD[$d]=$(domain_counter "$d" bad_frames); done
 
 # big_payload CHAR: BIG times CHAR.
 big_payload() {
@@ -224,10 +211,10 @@ for d in gd:down gp:up go:up gs:up; do
 	n=$(chan_counter "${d%:*}" "${d#*:}")
 	[ $((n - BASE[${d%:*}])) -ge $((2 * BIG)) ] ||
 		fail "the large frame crossed ${d%:*}'s channel once: $((n - BASE[${d%:*}])) bytes"
-	[ "$(counter "${d%:*}" links_up)" = 1 ] || fail "${d%:*}'s link went down"
+	[ "$(domain_counter "${d%:*}" links_up)" = 1 ] || fail "${d%:*}'s link went down"
 done
 for d in gp go gs; do
-	_counter_over "$d" bad_frames "${BAD[$d]}" || fail "xenmqd counted no bad frame on $d"
+	domain_counter_over "$d" bad_frames "${BAD[$d]}" || fail "xenmqd counted no bad frame on $d"
 done
 echo "gd: the large message down arrived $(wc -l < "$T/sdown.out") time(s)"
 

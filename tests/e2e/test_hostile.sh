@@ -106,18 +106,6 @@ log_has() {
 	[ -n "$lines" ]
 }
 
-# counter DOMAIN KEY: one of xenmqd's counters for DOMAIN (retained JSON, every second here).
-counter() {
-	mosquitto_sub --unix "$MQ_SOCK" -t "xenmq/broker/domain/$1" -C 1 -W 2 2>/dev/null |
-		sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
-}
-
-counter_at_least() {
-	local v
-	v=$(counter "$1" "$2")
-	[ -n "$v" ] && [ "$v" -ge "$3" ]
-}
-
 # ---- the domains --------------------------------------------------------------------------------
 HOSTILE="hbig hqos2 htopic hpre hdown hwin hsess hsubs"
 start_mosquitto
@@ -222,7 +210,7 @@ wait_for 10 grep -q '^xen/hpre/ok after$' "$T/all.out"
 wait_for 10 log_has 'domain "hpre"' '"app"' 'PUBLISH before its OPEN_ACK: dropped'
 # Frames for a session that just ended are expected: that one is logged only with -v.
 wait_for 10 log_has 'domain "hpre"' 'PUBLISH on stream 9, which is not open: dropped'
-wait_for 10 counter_at_least hpre refused 2
+wait_for 10 domain_counter_at_least hpre refused 2
 rf_quit hpre
 assert_file_lacks "$T/all.out" too-early
 assert_file_lacks "$T/all.out" never-opened
