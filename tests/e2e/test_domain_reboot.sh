@@ -28,34 +28,8 @@ for p in xenmqd xenmq-agent xenmq-pub xenmq-sub tests/chanemu; do
 	[ -x "$B/$p" ] || skip "$B/$p is not built (make B=$B)"
 done
 
-# feed NAME: writes 1, 2, 3... one a line, one every 20 ms, until $T/stop exists; the last id
-# written is in $T/NAME.sent.
-feed() {
-	local i=0
-	while [ ! -e "$T/stop" ]; do
-		i=$((i + 1))
-		echo "$i"
-		echo "$i" > "$T/$1.sent.tmp"
-		mv -f "$T/$1.sent.tmp" "$T/$1.sent"
-		sleep 0.02
-	done
-}
-
-# sent NAME: how many ids the feeder NAME has written so far.
-sent() {
-	local n
-	n=$(cat "$T/$1.sent" 2>/dev/null || true)
-	echo "${n:-0}"
-}
-
 lines_at_least() {
 	[ "$(wc -l < "$1")" -ge "$2" ]
-}
-
-# all_received FILE N: every id 1..N is a line of FILE.
-all_received() {
-	[ "$(awk -v n="$2" '$1 >= 1 && $1 <= n && !s[$1]++ { c++ } END { print c + 0 }' "$1")" \
-		-eq "$2" ]
 }
 
 # last_line_is FILE TEXT: the last line of FILE is TEXT.
